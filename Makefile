@@ -1,0 +1,45 @@
+# Set-up and operations. Every target installs what it needs from uv.lock first.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(PYTHON) -m uv
+endif
+
+VENV := .venv/bin
+
+.PHONY: install run dev migrate test lint fmt clean
+
+install:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)" \
+		|| $(PYTHON) -m pip install --quiet --user "uv==$(UV_VERSION)"
+	$(UV) sync --locked
+
+migrate: install
+	$(VENV)/alembic upgrade head
+
+run: migrate
+	$(VENV)/gunicorn -c gunicorn.conf.py app.main:app
+
+dev: migrate
+	$(VENV)/uvicorn app.main:app --reload --host 127.0.0.1 --port 8000
+
+test: install
+	$(VENV)/pytest
+
+lint: install
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+	$(VENV)/mypy
+	$(VENV)/lint-imports
+
+fmt: install
+	$(VENV)/ruff check --fix .
+	$(VENV)/ruff format .
+
+clean:
+	rm -rf .venv .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,66 @@
+"""Migrations for DATABASE_URL, or for a connection a caller (the tests) hands over."""
+
+from logging.config import fileConfig
+from typing import Literal
+
+from alembic import context
+from sqlalchemy import Connection
+
+from app.core.config import get_settings
+from app.core.db import create_db_engine
+from app.models import Base
+from app.models.base import UTCDateTime
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = Base.metadata
+
+
+def _render_item(type_: str, obj: object, _autogen_context: object) -> str | Literal[False]:
+    # Migrations must not import app code that may change later: write plain SQLAlchemy types.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+def _configure(**kwargs: object) -> None:
+    context.configure(
+        target_metadata=target_metadata,
+        compare_type=True,
+        render_item=_render_item,
+        render_as_batch=True,  # SQLite can only ALTER by copying the table
+        **kwargs,
+    )
+
+
+def run_migrations_offline() -> None:
+    _configure(url=get_settings().DATABASE_URL, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run_on(connection: Connection) -> None:
+    _configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run_on(connection)
+        return
+    engine = create_db_engine(get_settings().DATABASE_URL)
+    try:
+        with engine.connect() as connection:
+            _run_on(connection)
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

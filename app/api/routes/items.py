@@ -1,0 +1,82 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from app.api.deps import CurrentUser, OwnedItem, SessionDep
+from app.api.responses import AUTH_PROBLEMS, BODY_PROBLEMS, problems
+from app.api.routing import ContractRoute
+from app.models.item import Item
+from app.schemas.item import ItemCreate, ItemRead, ItemUpdate
+from app.schemas.page import ItemListQuery, Page
+from app.services import items as item_service
+
+router = APIRouter(prefix="/items", tags=["items"], route_class=ContractRoute)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ItemRead,
+    summary="Create an item",
+    description="The caller owns the new item; `owner_id` cannot be sent. `Location` names it.",
+    responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 503),
+)
+def create_item(
+    session: SessionDep,
+    user: CurrentUser,
+    item_in: ItemCreate,
+    request: Request,
+    response: Response,
+) -> Item:
+    item = item_service.create_item(session, owner=user, item_in=item_in)
+    response.headers["Location"] = str(request.url_for("read_item", item_id=item.id).path)
+    return item
+
+
+@router.get(
+    "",
+    response_model=Page[ItemRead],
+    summary="List items",
+    description=(
+        "Users see their own items; admins see everyone's and may filter by `owner_id` "
+        "(a non-admin sending `owner_id` gets 403). `q` searches title and description."
+    ),
+    responses=problems(*AUTH_PROBLEMS, 422, 503),
+)
+def list_items(
+    session: SessionDep, user: CurrentUser, query: Annotated[ItemListQuery, Query()]
+) -> Page[ItemRead]:
+    items, total = item_service.list_items(session, user=user, query=query)
+    return Page[ItemRead].build(items, total=total, page=query.page, page_size=query.page_size)
+
+
+@router.get(
+    "/{item_id}",
+    response_model=ItemRead,
+    summary="Read an item (owner or admin)",
+    description="Someone else's item answers 404, exactly like a missing one.",
+    responses=problems(*AUTH_PROBLEMS, 404, 422, 503),
+)
+def read_item(item: OwnedItem) -> Item:
+    return item
+
+
+@router.patch(
+    "/{item_id}",
+    response_model=ItemRead,
+    summary="Update an item (owner or admin)",
+    description="Omitted fields stay; `description: null` clears it; `title` cannot be null.",
+    responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 404, 409, 503),
+)
+def update_item(session: SessionDep, item: OwnedItem, item_in: ItemUpdate) -> Item:
+    return item_service.update_item(session, item=item, item_in=item_in)
+
+
+@router.delete(
+    "/{item_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete an item (owner or admin)",
+    responses=problems(*AUTH_PROBLEMS, 404, 409, 422, 503),
+)
+def delete_item(session: SessionDep, item: OwnedItem) -> None:
+    item_service.delete_item(session, item=item)

@@ -1,0 +1,121 @@
+"""Settings read from the environment (and ``.env``), named as in the API contract."""
+
+import logging
+import os
+import secrets
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+DATA_DIR = Path("data")
+DEFAULT_DATABASE_URL = f"sqlite:///./{DATA_DIR}/app.db"
+SECRET_KEY_FILE = DATA_DIR / "secret_key"
+# Values that must never sign tokens in production (copied from examples and templates).
+INSECURE_SECRET_KEYS = frozenset({"", "changeme", "change-me", "secret", "development"})
+MIN_PRODUCTION_SECRET_LENGTH = 32
+
+Environment = Literal["development", "test", "production"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    ENVIRONMENT: Environment = "development"
+    DATABASE_URL: str = DEFAULT_DATABASE_URL
+    SECRET_KEY: SecretStr | None = None
+    JWT_ALGORITHM: Literal["HS256", "HS384", "HS512"] = "HS256"
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1, le=60 * 24 * 30)
+    FIRST_SUPERUSER_EMAIL: str | None = None
+    FIRST_SUPERUSER_PASSWORD: SecretStr | None = None
+    BACKEND_CORS_ORIGINS: Annotated[list[str], NoDecode] = []
+    REDIS_URL: str | None = None
+    RATE_LIMIT_LOGIN: str = "5/minute"
+    RATE_LIMIT_DEFAULT: str | None = None
+    FORWARDED_ALLOW_IPS: str = "127.0.0.1"
+    MAX_REQUEST_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024)
+    BCRYPT_ROUNDS: int = Field(default=12, ge=4, le=31)
+    LOG_LEVEL: str = "info"
+    LOG_FORMAT: Literal["json", "console"] | None = None
+
+    @field_validator("BACKEND_CORS_ORIGINS", mode="before")
+    @classmethod
+    def split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("BACKEND_CORS_ORIGINS")
+    @classmethod
+    def reject_wildcard_origin(cls, value: list[str]) -> list[str]:
+        # Credentials (the Authorization header) are allowed, so "*" would hand every site a token.
+        if "*" in value:
+            raise ValueError("'*' is not allowed; list the origins explicitly")
+        return value
+
+    @model_validator(mode="after")
+    def check_production_safety(self) -> "Settings":
+        if self.ENVIRONMENT != "production":
+            return self
+        key = self.SECRET_KEY.get_secret_value() if self.SECRET_KEY else ""
+        if key.lower() in INSECURE_SECRET_KEYS or len(key) < MIN_PRODUCTION_SECRET_LENGTH:
+            raise ValueError(
+                "SECRET_KEY must be set to a random value of at least "
+                f"{MIN_PRODUCTION_SECRET_LENGTH} characters in production "
+                '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        if self.BCRYPT_ROUNDS < 12:
+            raise ValueError("BCRYPT_ROUNDS must be at least 12 in production")
+        return self
+
+    @property
+    def log_format(self) -> Literal["json", "console"]:
+        if self.LOG_FORMAT is not None:
+            return self.LOG_FORMAT
+        return "console" if self.ENVIRONMENT == "development" else "json"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.DATABASE_URL.startswith("sqlite")
+
+    @cached_property
+    def secret_key(self) -> str:
+        """The JWT signing key: configured, or (outside production) one kept under ./data/."""
+        if self.SECRET_KEY is not None and self.SECRET_KEY.get_secret_value():
+            return self.SECRET_KEY.get_secret_value()
+        return _load_or_create_development_key()
+
+
+def _load_or_create_development_key() -> str:
+    # Every worker process and every restart must agree on the key, or tokens issued by one
+    # worker fail on another. link() is atomic and refuses to overwrite: the first writer wins
+    # and nobody can read a half-written file.
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    if not SECRET_KEY_FILE.exists():
+        candidate = DATA_DIR / f".secret_key.{os.getpid()}"
+        candidate.write_text(secrets.token_urlsafe(48))
+        candidate.chmod(0o600)
+        try:
+            os.link(candidate, SECRET_KEY_FILE)
+            logger.warning(
+                "SECRET_KEY is not set: generated a development key in %s. "
+                "Set SECRET_KEY in production.",
+                SECRET_KEY_FILE,
+            )
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
+    key = SECRET_KEY_FILE.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{SECRET_KEY_FILE} is empty; delete it or set SECRET_KEY")
+    return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

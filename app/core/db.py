@@ -1,0 +1,87 @@
+"""Engine, session factory and the unit of work.
+
+SQLite is configured so several Gunicorn worker processes can share one file: WAL (readers never
+block the writer), a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` so a transaction takes
+the write lock when it starts instead of failing with "database is locked" when a read turns
+into a write halfway through.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.config import get_settings
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+CONNECT_TIMEOUT_S = 2
+# Bounds every statement, so a stuck query or lock frees its worker thread instead of hanging it.
+POSTGRES_STATEMENT_TIMEOUT_MS = 15000
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy (pysqlite's own BEGIN is deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_db_engine(url: str, **kwargs: Any) -> Engine:
+    sa_url = make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        database = sa_url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # check_same_thread=False: FastAPI runs a sync dependency and its route in different
+        # threadpool threads; the pool still hands a connection to one thread at a time.
+        engine = create_engine(
+            sa_url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            **kwargs,
+        )
+        _configure_sqlite(engine)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if sa_url.get_backend_name() == "postgresql":
+        connect_args = {
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "options": f"-c statement_timeout={POSTGRES_STATEMENT_TIMEOUT_MS}",
+        }
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(sa_url, connect_args=connect_args, **kwargs)
+
+
+engine = create_db_engine(get_settings().DATABASE_URL)
+SessionLocal = sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def unit_of_work(session: Session) -> Iterator[Session]:
+    """Commit when the block succeeds, roll back when it raises."""
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    else:
+        session.commit()
+
+
+def get_session() -> Iterator[Session]:
+    """One session and one transaction per request, committed before the response is sent."""
+    with SessionLocal() as session, unit_of_work(session):
+        yield session

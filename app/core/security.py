@@ -1,0 +1,122 @@
+"""Password hashing (bcrypt through passlib) and access tokens (JWT through python-jose)."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from jose import JWTError, jwt
+from passlib.context import CryptContext
+
+from app.core.config import Settings, get_settings
+
+ACCESS_TOKEN_TYPE = "access"
+BCRYPT_MAX_PASSWORD_BYTES = 72
+# Far beyond any real token; refuses garbage before it reaches the decoder.
+MAX_TOKEN_LENGTH = 4096
+MAX_USER_ID = 2**31 - 1
+
+
+@lru_cache
+def _password_context(rounds: int) -> CryptContext:
+    return CryptContext(schemes=["bcrypt"], bcrypt__rounds=rounds)
+
+
+def _context() -> CryptContext:
+    return _password_context(get_settings().BCRYPT_ROUNDS)
+
+
+def password_fits_hash(password: str) -> bool:
+    """bcrypt reads at most 72 bytes and stops at NUL; such passwords are refused, never cut."""
+    return "\x00" not in password and len(password.encode()) <= BCRYPT_MAX_PASSWORD_BYTES
+
+
+def hash_password(password: str) -> str:
+    if not password_fits_hash(password):
+        raise ValueError("password does not fit bcrypt's 72-byte limit or contains NUL")
+    hashed: str = _context().hash(password)
+    return hashed
+
+
+@lru_cache
+def _dummy_hash(rounds: int) -> str:
+    hashed: str = _password_context(rounds).hash("dummy password for unknown accounts 1")
+    return hashed
+
+
+def verify_password(password: str, hashed_password: str | None) -> bool:
+    """Constant-time check that costs one bcrypt round whatever the input.
+
+    ``hashed_password=None`` (unknown account) and unusable passwords are checked against a dummy
+    hash, so a wrong email and a wrong password take the same time and give the same answer.
+    """
+    usable = password_fits_hash(password)
+    target = hashed_password if hashed_password and usable else _dummy_hash(_rounds())
+    try:
+        matches = bool(_context().verify(password if usable else "", target))
+    except (ValueError, TypeError):
+        return False
+    return matches and usable and hashed_password is not None
+
+
+def _rounds() -> int:
+    return get_settings().BCRYPT_ROUNDS
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    token: str
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: int
+    token_version: int
+
+
+def create_access_token(
+    *, user_id: int, token_version: int, settings: Settings | None = None
+) -> AccessToken:
+    settings = settings or get_settings()
+    lifetime = timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES)
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": str(user_id),
+        "iat": int(now.timestamp()),
+        "exp": int((now + lifetime).timestamp()),
+        "type": ACCESS_TOKEN_TYPE,
+        "ver": token_version,
+    }
+    token = jwt.encode(claims, settings.secret_key, algorithm=settings.JWT_ALGORITHM)
+    return AccessToken(token=token, expires_in=int(lifetime.total_seconds()))
+
+
+def decode_access_token(token: str, *, settings: Settings | None = None) -> TokenClaims:
+    """Verify signature (pinned algorithm), ``exp``, ``iat``, ``type`` and shape of ``sub``.
+
+    Raises ``ValueError`` for anything that is not a valid access token of ours.
+    """
+    settings = settings or get_settings()
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise ValueError("token too long")
+    try:
+        claims = jwt.decode(
+            token,
+            settings.secret_key,
+            algorithms=[settings.JWT_ALGORITHM],
+            options={"require_exp": True, "require_iat": True, "require_sub": True},
+        )
+    except (JWTError, ValueError, TypeError, KeyError, UnicodeError) as exc:
+        raise ValueError("invalid token") from exc
+    subject, version = claims.get("sub"), claims.get("ver")
+    if claims.get("type") != ACCESS_TOKEN_TYPE:
+        raise ValueError("not an access token")
+    if not isinstance(subject, str) or not subject.isascii() or not subject.isdigit():
+        raise ValueError("malformed subject")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError("malformed token version")
+    user_id = int(subject)
+    if not 1 <= user_id <= MAX_USER_ID:
+        raise ValueError("subject out of range")
+    return TokenClaims(user_id=user_id, token_version=version)

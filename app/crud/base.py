@@ -1,0 +1,125 @@
+"""A generic, typed repository. It flushes (to get ids and surface constraint errors) but never
+commits: the request's unit of work owns the transaction."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from app.models.base import Base
+from app.schemas.page import SortKey
+
+ModelT = TypeVar("ModelT", bound=Base)
+CreateT = TypeVar("CreateT", bound=BaseModel)
+UpdateT = TypeVar("UpdateT", bound=BaseModel)
+
+
+class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
+    """Persistence for one model.
+
+    ``sort_columns`` whitelists what a list may be ordered by (keys are the public names);
+    ``search_columns`` are matched by ``get_multi(search=...)``.
+    """
+
+    def __init__(
+        self,
+        model: type[ModelT],
+        *,
+        sort_columns: Mapping[str, InstrumentedAttribute[Any]],
+        search_columns: Sequence[InstrumentedAttribute[str] | InstrumentedAttribute[str | None]],
+    ) -> None:
+        self.model = model
+        self.sort_columns = dict(sort_columns)
+        self.search_columns = tuple(search_columns)
+
+    def get(self, session: Session, id: int) -> ModelT | None:
+        return session.get(self.model, id)
+
+    def get_multi(
+        self,
+        session: Session,
+        *,
+        filters: Mapping[str, object] | None = None,
+        search: str | None = None,
+        sort: Sequence[SortKey] = (),
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[Sequence[ModelT], int]:
+        """One page of rows and the total matching the filters (``None`` values are ignored)."""
+        conditions = self._conditions(filters or {}, search)
+        total_column = func.count().over().label("total")
+        stmt = (
+            select(self.model, total_column)
+            .where(*conditions)
+            .order_by(*self._order_by(sort))
+            .offset(offset)
+            .limit(limit)
+        )
+        rows = session.execute(stmt).all()
+        if rows:
+            return [row[0] for row in rows], int(rows[0].total)
+        # Past the last page the window has no row to report the total on.
+        return [], self.count(session, filters=filters, search=search) if offset else 0
+
+    def count(
+        self,
+        session: Session,
+        *,
+        filters: Mapping[str, object] | None = None,
+        search: str | None = None,
+    ) -> int:
+        conditions = self._conditions(filters or {}, search)
+        stmt = select(func.count()).select_from(self.model).where(*conditions)
+        return session.scalar(stmt) or 0
+
+    def create(
+        self,
+        session: Session,
+        *,
+        obj_in: CreateT,
+        exclude: frozenset[str] = frozenset(),
+        **extra: Any,
+    ) -> ModelT:
+        """Insert ``obj_in`` (less the ``exclude`` fields) plus ``extra`` column values."""
+        db_obj = self.model(**obj_in.model_dump(exclude=set(exclude)), **extra)
+        session.add(db_obj)
+        session.flush()  # assigns the id; constraint violations surface here
+        return db_obj
+
+    def update(
+        self, session: Session, *, db_obj: ModelT, obj_in: UpdateT | Mapping[str, Any]
+    ) -> ModelT:
+        changes = obj_in.model_dump(exclude_unset=True) if isinstance(obj_in, BaseModel) else obj_in
+        for field, value in changes.items():
+            setattr(db_obj, field, value)
+        session.flush()
+        return db_obj
+
+    def delete(self, session: Session, *, db_obj: ModelT) -> None:
+        session.delete(db_obj)
+        session.flush()
+
+    def _conditions(
+        self, filters: Mapping[str, object], search: str | None
+    ) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = [
+            getattr(self.model, name) == value
+            for name, value in filters.items()
+            if value is not None
+        ]
+        if search:
+            conditions.append(
+                or_(*(column.icontains(search, autoescape=True) for column in self.search_columns))
+            )
+        return conditions
+
+    def _order_by(self, sort: Sequence[SortKey]) -> list[ColumnElement[Any]]:
+        order: list[ColumnElement[Any]] = []
+        for key in sort:
+            column = self.sort_columns[key.field]
+            order.append(column.desc() if key.descending else column.asc())
+        if not any(key.field == "id" for key in sort):
+            order.append(self.model.id.asc())  # a total order: pages never overlap or skip
+        return order

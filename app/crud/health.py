@@ -1,0 +1,11 @@
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+READINESS_TIMEOUT_MS = 2000
+
+
+def ping(session: Session) -> None:
+    """A round trip to the database, bounded so a hung server cannot hang the probe."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL statement_timeout = {READINESS_TIMEOUT_MS}"))
+    session.execute(text("SELECT 1"))

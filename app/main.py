@@ -1,0 +1,65 @@
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app.api.lifespan import lifespan
+from app.api.router import api_router
+from app.api.routes import health
+from app.core.config import Settings, get_settings
+from app.core.logging import configure_logging
+from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
+from app.core.problems import install_problem_handlers
+
+DESCRIPTION = """
+User accounts (sign-up, login, roles, admin management) and the items users own.
+
+* Authenticate with `POST /api/v1/auth/token` (OAuth2 password flow) and send
+  `Authorization: Bearer <token>`.
+* Every error is an RFC 9457 problem (`application/problem+json`) carrying the `request_id`
+  that is also in the `X-Request-ID` response header.
+* Request bodies are JSON; unknown fields are rejected (422). Lists are paged with `page`
+  and `page_size` and return `{items, total, page, page_size, pages}`.
+"""
+
+TAGS = [
+    {"name": "auth", "description": "Obtain access tokens."},
+    {"name": "users", "description": "Sign-up, one's own account, and admin management."},
+    {"name": "items", "description": "Items owned by users."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.LOG_LEVEL, settings.log_format)
+    app = FastAPI(
+        title="Accounts & Items API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        redirect_slashes=False,  # the contract: a trailing slash is a different (unknown) path
+    )
+    install_problem_handlers(app)
+    if settings.BACKEND_CORS_ORIGINS:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.BACKEND_CORS_ORIGINS,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                REQUEST_ID_HEADER,
+            ],
+            expose_headers=["ETag", "Location", REQUEST_ID_HEADER, "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health.router)
+    app.include_router(api_router)
+    return app
+
+
+app = create_app()

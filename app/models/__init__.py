@@ -1,0 +1,7 @@
+"""All models, imported together so Alembic sees one complete metadata."""
+
+from app.models.base import Base
+from app.models.item import Item
+from app.models.user import User
+
+__all__ = ["Base", "Item", "User"]

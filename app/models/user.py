@@ -1,0 +1,46 @@
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Enum, Index, String, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.roles import Role
+from app.models.base import Base, TimestampMixin
+
+if TYPE_CHECKING:
+    from app.models.item import Item
+
+
+class User(TimestampMixin, Base):
+    __tablename__ = "users"
+    # Stored lower-cased by the schemas, so a plain unique index is case-insensitive.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    username: Mapped[str] = mapped_column(String(50))
+    full_name: Mapped[str | None] = mapped_column(String(100))
+    hashed_password: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(
+        Enum(
+            Role,
+            native_enum=False,
+            length=16,
+            create_constraint=True,
+            values_callable=lambda roles: [role.value for role in roles],
+        ),
+        default=Role.USER,
+        index=True,
+    )
+    is_active: Mapped[bool] = mapped_column(default=True, index=True)
+    # Bumped on every password change: tokens carry it, so older tokens stop working at once,
+    # even ones issued within the same second.
+    token_version: Mapped[int] = mapped_column(default=0)
+    # Optimistic concurrency: every UPDATE checks and bumps it (also the ETag).
+    version: Mapped[int] = mapped_column(default=1)
+
+    items: Mapped[list["Item"]] = relationship(
+        back_populates="owner", lazy="raise", passive_deletes=True
+    )
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+# Usernames are unique regardless of case but shown as the user typed them.
+Index("uq_users_username_lower", func.lower(User.username), unique=True)

@@ -1,0 +1,51 @@
+"""Logging in and turning a verified token into the acting user."""
+
+from sqlalchemy.orm import Session
+
+from app.core.errors import AuthenticationError, PermissionDeniedError
+from app.core.security import (
+    AccessToken,
+    TokenClaims,
+    create_access_token,
+    verify_password,
+)
+from app.crud import user_crud
+from app.models.user import User
+
+MAX_EMAIL_LENGTH = 254
+INVALID_CREDENTIALS = "Incorrect email or password"
+
+
+def authenticate(session: Session, *, email: str, password: str) -> User:
+    """The user whose email and password these are.
+
+    An unknown email, a wrong password and a password that could never match all cost one bcrypt
+    verification and raise the same ``AuthenticationError``; an inactive account with the right
+    password raises ``PermissionDeniedError``.
+    """
+    email = email.strip().lower()
+    plausible_email = "\x00" not in email and 0 < len(email) <= MAX_EMAIL_LENGTH
+    user = user_crud.get_by_email(session, email=email) if plausible_email else None
+    if not verify_password(password, user.hashed_password if user else None) or user is None:
+        raise AuthenticationError(INVALID_CREDENTIALS)
+    if not user.is_active:
+        raise PermissionDeniedError("This account is deactivated")
+    return user
+
+
+def issue_access_token(user: User) -> AccessToken:
+    return create_access_token(user_id=user.id, token_version=user.token_version)
+
+
+def get_token_user(session: Session, *, claims: TokenClaims) -> User:
+    """The active user a verified token speaks for.
+
+    A deleted user, or a token issued before the last password change, is a 401; a deactivated
+    user is a 403 (the token is genuine, the account is not allowed).
+    """
+    user = user_crud.get(session, claims.user_id)
+    if user is None or user.token_version != claims.token_version:
+        raise AuthenticationError("Token is no longer valid", token_sent=True)
+    if not user.is_active:
+        raise PermissionDeniedError("This account is deactivated")
+    return user

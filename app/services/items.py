@@ -1,0 +1,50 @@
+"""Items and who may see or change them: owners their own, admins all."""
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from app.core.errors import NotFoundError, PermissionDeniedError
+from app.core.roles import Role
+from app.crud import item_crud
+from app.models.item import Item
+from app.models.user import User
+from app.schemas.item import ItemCreate, ItemUpdate
+from app.schemas.page import ItemListQuery
+
+
+def create_item(session: Session, *, owner: User, item_in: ItemCreate) -> Item:
+    return item_crud.create(session, obj_in=item_in, owner_id=owner.id)
+
+
+def get_item(session: Session, *, user: User, item_id: int) -> Item:
+    """The item if ``user`` may see it; someone else's item is as missing as a deleted one."""
+    item = item_crud.get(session, item_id)
+    if item is None or (user.role != Role.ADMIN and item.owner_id != user.id):
+        raise NotFoundError(f"Item {item_id} not found")
+    return item
+
+
+def list_items(session: Session, *, user: User, query: ItemListQuery) -> tuple[Sequence[Item], int]:
+    if user.role == Role.ADMIN:
+        owner_id = query.owner_id
+    elif query.owner_id is not None:
+        raise PermissionDeniedError("Only admins may filter by owner_id")
+    else:
+        owner_id = user.id
+    return item_crud.get_multi(
+        session,
+        filters={"owner_id": owner_id},
+        search=query.q,
+        sort=query.sort_keys,
+        offset=query.offset,
+        limit=query.page_size,
+    )
+
+
+def update_item(session: Session, *, item: Item, item_in: ItemUpdate) -> Item:
+    return item_crud.update(session, db_obj=item, obj_in=item_in)
+
+
+def delete_item(session: Session, *, item: Item) -> None:
+    item_crud.delete(session, db_obj=item)

@@ -1,0 +1,170 @@
+"""Accounts: sign-up, self-service, admin management and the first admin."""
+
+import logging
+import re
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.core.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from app.core.roles import Role
+from app.core.security import hash_password, verify_password
+from app.crud import user_crud
+from app.models.user import User
+from app.schemas.page import UserListQuery
+from app.schemas.user import PasswordChange, UserCreate, UserUpdateAdmin, UserUpdateMe
+from app.services.common import conflict_on_duplicate
+
+logger = logging.getLogger(__name__)
+
+DUPLICATE_ACCOUNT = "A user with this email or username already exists"
+
+
+def sign_up(session: Session, *, user_in: UserCreate, role: Role = Role.USER) -> User:
+    _ensure_unique(session, email=user_in.email, username=user_in.username)
+    with conflict_on_duplicate(DUPLICATE_ACCOUNT):
+        return user_crud.create(
+            session,
+            obj_in=user_in,
+            exclude=frozenset({"password"}),
+            hashed_password=hash_password(user_in.password),
+            role=role,
+        )
+
+
+def get_user(session: Session, *, viewer: User, user_id: int) -> User:
+    """A user as seen by ``viewer``: admins see anyone, others only themselves (403)."""
+    if viewer.role != Role.ADMIN and viewer.id != user_id:
+        raise PermissionDeniedError("Only admins may read other users")
+    user = user_crud.get(session, user_id)
+    if user is None:
+        raise NotFoundError(f"User {user_id} not found")
+    return user
+
+
+def list_users(session: Session, *, query: UserListQuery) -> tuple[Sequence[User], int]:
+    return user_crud.get_multi(
+        session,
+        filters={"is_active": query.is_active, "role": query.role},
+        search=query.q,
+        sort=query.sort_keys,
+        offset=query.offset,
+        limit=query.page_size,
+    )
+
+
+def update_me(session: Session, *, user: User, user_in: UserUpdateMe) -> User:
+    changes = user_in.model_dump(exclude_unset=True)
+    _ensure_unique(session, email=changes.get("email"), username=changes.get("username"), user=user)
+    with conflict_on_duplicate(DUPLICATE_ACCOUNT):
+        return user_crud.update(session, db_obj=user, obj_in=changes)
+
+
+def change_password(session: Session, *, user: User, change: PasswordChange) -> None:
+    """Verify the current password, store the new one and revoke every earlier token."""
+    if not verify_password(change.current_password, user.hashed_password):
+        raise InvalidInputError(
+            "Current password is incorrect",
+            loc=("body", "current_password"),
+            error_type="invalid_password",
+        )
+    _set_password(session, user=user, password=change.new_password)
+
+
+def update_user(session: Session, *, actor: User, user: User, user_in: UserUpdateAdmin) -> User:
+    changes = user_in.model_dump(exclude_unset=True)
+    password = changes.pop("password", None)
+    loses_admin = changes.get("role", user.role) != Role.ADMIN or not changes.get(
+        "is_active", user.is_active
+    )
+    if loses_admin and user.role == Role.ADMIN and user.is_active:
+        if user.id == actor.id:
+            raise ConflictError("Admins cannot demote or deactivate themselves")
+        _ensure_another_admin_remains(session, leaving=user)
+    _ensure_unique(session, email=changes.get("email"), username=changes.get("username"), user=user)
+    with conflict_on_duplicate(DUPLICATE_ACCOUNT):
+        user_crud.update(session, db_obj=user, obj_in=changes)
+    if password is not None:
+        _set_password(session, user=user, password=password)
+    return user
+
+
+def delete_user(session: Session, *, actor: User, user: User) -> None:
+    """Delete an account; its items go with it (ON DELETE CASCADE)."""
+    if user.id == actor.id:
+        raise ConflictError("Admins cannot delete themselves")
+    if user.role == Role.ADMIN and user.is_active:
+        _ensure_another_admin_remains(session, leaving=user)
+    user_crud.delete(session, db_obj=user)
+
+
+def ensure_first_superuser(session: Session, *, email: str, password: str) -> User | None:
+    """Create the configured first admin unless a user with that email exists.
+
+    Safe when several workers start at once: the loser of the race sees a duplicate and steps
+    back. Returns the new admin, or ``None`` when nothing was created.
+    """
+    existing = user_crud.get_by_email(session, email=email)
+    if existing is not None:
+        logger.warning(
+            "First superuser %s already exists; left untouched (role=%s, active=%s)",
+            existing.email,
+            existing.role,
+            existing.is_active,
+        )
+        return None
+    user_in = UserCreate(email=email, username=_free_username(session, email), password=password)
+    try:
+        with session.begin_nested():
+            admin = sign_up(session, user_in=user_in, role=Role.ADMIN)
+    except (ConflictError, IntegrityError):
+        logger.info("First superuser %s was created by another process", email)
+        return None
+    logger.info("Created first superuser %s", admin.email)
+    return admin
+
+
+def _set_password(session: Session, *, user: User, password: str) -> None:
+    user_crud.update(
+        session,
+        db_obj=user,
+        obj_in={
+            "hashed_password": hash_password(password),
+            "token_version": user.token_version + 1,
+        },
+    )
+
+
+def _ensure_unique(
+    session: Session, *, email: str | None, username: str | None, user: User | None = None
+) -> None:
+    """Friendly 409s for the common case; the unique indexes still decide races."""
+    if email is not None:
+        owner = user_crud.get_by_email(session, email=email)
+        if owner is not None and owner is not user:
+            raise ConflictError("A user with this email already exists")
+    if username is not None:
+        owner = user_crud.get_by_username(session, username=username)
+        if owner is not None and owner is not user:
+            raise ConflictError("A user with this username already exists")
+
+
+def _ensure_another_admin_remains(session: Session, *, leaving: User) -> None:
+    if not set(user_crud.active_admin_ids(session, lock=True)) - {leaving.id}:
+        raise ConflictError("The last active admin cannot be removed, demoted or deactivated")
+
+
+def _free_username(session: Session, email: str) -> str:
+    base = re.sub(r"[^A-Za-z0-9_]", "_", email.split("@", 1)[0])[:40]
+    base = base if len(base) >= 3 else "admin"
+    candidate, suffix = base, 1
+    while user_crud.get_by_username(session, username=candidate) is not None:
+        suffix += 1
+        candidate = f"{base}_{suffix}"
+    return candidate

@@ -1,0 +1,176 @@
+"""Fixtures shared by every test layer.
+
+Each database test runs once per backend: SQLite always, PostgreSQL when reachable
+(``TEST_DATABASE_URL``; with ``CI`` set an unreachable server fails the run instead of skipping).
+The schema is built once per backend with ``alembic upgrade head``; each test runs inside an
+outer transaction that is rolled back, and the app's commits become SAVEPOINT releases.
+"""
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_TMP = Path(tempfile.mkdtemp(prefix="api-tests-"))
+os.environ.update(
+    {
+        "ENVIRONMENT": "test",
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256-0123456789",
+        "BCRYPT_ROUNDS": "4",
+        "DATABASE_URL": f"sqlite:///{_TMP}/app.db",
+        "LOG_LEVEL": "warning",
+        "LOG_FORMAT": "console",
+    }
+)
+for _name in ("FIRST_SUPERUSER_EMAIL", "FIRST_SUPERUSER_PASSWORD", "BACKEND_CORS_ORIGINS"):
+    os.environ.pop(_name, None)
+
+import pytest  # noqa: E402
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import Engine, text  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+
+from app.core.db import create_db_engine, get_session, unit_of_work  # noqa: E402
+from app.main import app  # noqa: E402
+from app.models import Item, User  # noqa: E402
+from tests.factories import auth_headers, make_user  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+def postgres_url() -> str:
+    return os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+
+
+def require_postgres() -> str:
+    """The PostgreSQL URL, or skip (fail under CI) when the server cannot be reached."""
+    url = postgres_url()
+    probe = create_db_engine(url)
+    try:
+        with probe.connect():
+            pass
+    except Exception as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {url} is required in CI but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL at {url} unreachable: {exc}")
+    finally:
+        probe.dispose()
+    return url
+
+
+def alembic_config(connection: object | None = None) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def reset_schema(engine: Engine) -> None:
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        else:
+            for table in ("items", "users", "alembic_version"):
+                connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite')}/test.db"
+    else:
+        url = require_postgres()
+    engine = create_db_engine(url)
+    reset_schema(engine)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "head")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """One outer transaction per test, rolled back at the end."""
+    with engine.connect() as connection:
+        outer = connection.begin()
+        with Session(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        ) as session:
+            yield session
+        outer.rollback()
+
+
+@pytest.fixture(scope="session")
+def app_client() -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def client(app_client: TestClient, session: Session) -> Iterator[TestClient]:
+    """The app, with each request's unit of work running in the test's transaction."""
+
+    def session_override() -> Iterator[Session]:
+        with unit_of_work(session):
+            yield session
+
+    app.dependency_overrides[get_session] = session_override
+    yield app_client
+    app.dependency_overrides.clear()
+
+
+@pytest.fixture
+def committing_sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """Real, independently committing sessions (for races and commit failures); the tables are
+    emptied afterwards."""
+    yield sessionmaker(engine, expire_on_commit=False)
+    with engine.begin() as connection:
+        connection.execute(Item.__table__.delete())
+        connection.execute(User.__table__.delete())
+
+
+@pytest.fixture
+def committing_client(
+    app_client: TestClient, committing_sessions: sessionmaker[Session]
+) -> Iterator[TestClient]:
+    """The app with production's session handling, on the test database."""
+
+    def session_override() -> Iterator[Session]:
+        with committing_sessions() as session, unit_of_work(session):
+            yield session
+
+    app.dependency_overrides[get_session] = session_override
+    yield app_client
+    app.dependency_overrides.clear()
+
+
+@pytest.fixture
+def user(session: Session) -> User:
+    return make_user(session)
+
+
+@pytest.fixture
+def other_user(session: Session) -> User:
+    return make_user(session)
+
+
+@pytest.fixture
+def admin(session: Session) -> User:
+    return make_user(session, role="admin")
+
+
+@pytest.fixture
+def user_headers(user: User) -> dict[str, str]:
+    return auth_headers(user)
+
+
+@pytest.fixture
+def admin_headers(admin: User) -> dict[str, str]:
+    return auth_headers(admin)
