@@ -36,6 +36,8 @@ lint: install
 	$(VENV)/ruff format --check .
 	$(VENV)/mypy
 	$(VENV)/lint-imports
+	$(VENV)/hadolint Dockerfile
+	$(VENV)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 
 fmt: install
 	$(VENV)/ruff check --fix .

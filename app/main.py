@@ -1,7 +1,11 @@
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from app.api.docs import install_docs
 from app.api.lifespan import lifespan
+from app.api.responses import document_problems_as_problem_json
 from app.api.router import api_router
 from app.api.routes import health
 from app.core.config import Settings, get_settings
@@ -37,7 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        redirect_slashes=False,  # the contract: a trailing slash is a different (unknown) path
+        redirect_slashes=False,
+        docs_url=None,  # served by install_docs, without a CDN
+        redoc_url=None,  # the contract: a trailing slash is a different (unknown) path
     )
     install_problem_handlers(app)
     if settings.BACKEND_CORS_ORIGINS:
@@ -59,6 +65,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(api_router)
+    install_docs(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems_as_problem_json(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -118,6 +118,10 @@ def client(app_client: TestClient, session: Session) -> Iterator[TestClient]:
     """The app, with each request's unit of work running in the test's transaction."""
 
     def session_override() -> Iterator[Session]:
+        # Like a fresh production session: the test's set-up is settled (a failing request
+        # rolls back only its own work) and nothing is served from a stale identity map.
+        session.commit()
+        session.expire_all()
         with unit_of_work(session):
             yield session
 

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from app.core.problems import PROBLEM_MEDIA_TYPE
 from app.schemas.problem import Problem
 
 _DESCRIPTIONS = {
@@ -24,10 +25,22 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {
             "model": Problem,
             "description": _DESCRIPTIONS[status],
-            "content": {"application/problem+json": {}},
+            "content": {PROBLEM_MEDIA_TYPE: {}},
         }
         for status in statuses
     }
+
+
+def document_problems_as_problem_json(openapi: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents a response ``model`` under the route's media type (application/json);
+    problem bodies are application/problem+json, so their schema moves there."""
+    for path_item in openapi.get("paths", {}).values():
+        for operation in path_item.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_MEDIA_TYPE in content and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    return openapi
 
 
 # Every route that reads the database can answer 503; every route with a body 413/415/400.

@@ -23,6 +23,10 @@ CONNECT_TIMEOUT_S = 2
 POSTGRES_STATEMENT_TIMEOUT_MS = 15000
 
 
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -34,6 +38,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # SQLite's own lower() folds ASCII only, so case-insensitive search (lower() LIKE
+        # lower()) would miss "École" for "école"; Python's folds Unicode like PostgreSQL's.
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def begin_immediate(connection: Any) -> None:

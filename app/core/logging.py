@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 # LogRecord attributes that are not "extra" fields passed by the caller.
-_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
