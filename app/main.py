@@ -7,7 +7,7 @@ from app.api.docs import install_docs
 from app.api.lifespan import lifespan
 from app.api.responses import document_problems_as_problem_json
 from app.api.router import api_router
-from app.api.routes import health
+from app.api.routes import health, metrics
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(api_router)
     install_docs(app)
 

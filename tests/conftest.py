@@ -22,7 +22,14 @@ os.environ.update(
         "LOG_FORMAT": "console",
     }
 )
-for _name in ("FIRST_SUPERUSER_EMAIL", "FIRST_SUPERUSER_PASSWORD", "BACKEND_CORS_ORIGINS"):
+for _name in (
+    "FIRST_SUPERUSER_EMAIL",
+    "FIRST_SUPERUSER_PASSWORD",
+    "BACKEND_CORS_ORIGINS",
+    "REDIS_URL",
+    "RATE_LIMIT_DEFAULT",
+    "RATE_LIMIT_LOGIN",
+):
     os.environ.pop(_name, None)
 
 import pytest  # noqa: E402
@@ -33,6 +40,7 @@ from sqlalchemy import Engine, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from app.core.db import create_db_engine, get_session, unit_of_work  # noqa: E402
+from app.core.rate_limit import get_rate_limiter  # noqa: E402
 from app.main import app  # noqa: E402
 from app.models import Item, User  # noqa: E402
 from tests.factories import auth_headers, make_user  # noqa: E402
@@ -77,6 +85,12 @@ def reset_schema(engine: Engine) -> None:
         else:
             for table in ("items", "users", "alembic_version"):
                 connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Every test starts with unspent budgets (the in-process store is shared by all tests)."""
+    get_rate_limiter().reset()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

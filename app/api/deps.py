@@ -1,11 +1,14 @@
 """Typed dependency aliases: route signatures name what they need, not how it is made."""
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from app.core.config import get_settings
 from app.core.db import get_session
 from app.core.errors import AuthenticationError, PermissionDeniedError
 from app.core.roles import Role
@@ -14,6 +17,20 @@ from app.models.item import Item
 from app.models.user import User
 from app.services import auth as auth_service
 from app.services import items as item_service
+
+
+async def admit_database_work(request: Request) -> AsyncIterator[None]:
+    """Wait (on the event loop, holding no thread) until fewer than DB_POOL_SIZE requests of
+    this worker hold a database session. Past this point a request always finds a pooled
+    connection, so load makes requests queue instead of failing with pool time-outs."""
+    slots: asyncio.Semaphore | None = getattr(request.app.state, "database_slots", None)
+    if slots is None:
+        slots = request.app.state.database_slots = asyncio.Semaphore(get_settings().DB_POOL_SIZE)
+    async with slots:
+        yield
+
+
+DatabaseAdmission = Depends(admit_database_work, scope="function")
 
 # scope="function": the commit runs before the response is sent, so a failed commit is an error
 # response, never a 2xx (plain yield dependencies clean up after the response since 0.118).
@@ -35,8 +52,10 @@ async def get_token_claims(token: Annotated[str | None, Depends(oauth2_scheme)])
 TokenClaimsDep = Annotated[TokenClaims, Depends(get_token_claims)]
 
 
-def get_current_user(session: SessionDep, claims: TokenClaimsDep) -> User:
-    return auth_service.get_token_user(session, claims=claims)
+def get_current_user(request: Request, session: SessionDep, claims: TokenClaimsDep) -> User:
+    user = auth_service.get_token_user(session, claims=claims)
+    request.state.user_id = user.id  # for the access log
+    return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -49,6 +68,15 @@ async def get_admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+async def get_client_address(request: Request) -> str:
+    """The peer's address; Uvicorn has already replaced it with the forwarded client's when the
+    peer is a trusted proxy (FORWARDED_ALLOW_IPS)."""
+    return request.client.host if request.client else "unknown"
+
+
+ClientAddress = Annotated[str, Depends(get_client_address)]
 
 ItemId = Annotated[int, Path(ge=1, le=MAX_USER_ID, description="Item id", examples=[1])]
 UserId = Annotated[int, Path(ge=1, le=MAX_USER_ID, description="User id", examples=[1])]

@@ -1,5 +1,6 @@
 """Start-up work that must not stop a worker from starting when the database is down."""
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -41,9 +42,25 @@ def _retry_until_done(settings: Settings, stop: threading.Event) -> None:
             return
 
 
+def warn_about_deployment(settings: Settings) -> None:
+    if not settings.REDIS_URL:
+        logger.warning(
+            "REDIS_URL is not set: rate limits are counted per worker process and reset when a "
+            "worker restarts; set REDIS_URL to share them across workers and hosts"
+        )
+    if settings.ENVIRONMENT == "production" and settings.is_sqlite:
+        logger.warning(
+            "SQLite in production: fine for one host, but every write is serialised; "
+            "use PostgreSQL for anything larger"
+        )
+
+
 @asynccontextmanager
-async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
+    warn_about_deployment(settings)
+    to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
+    app.state.database_slots = asyncio.Semaphore(settings.DB_POOL_SIZE)
     stop = threading.Event()
     try:
         await to_thread.run_sync(create_first_superuser, settings)

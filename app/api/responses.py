@@ -34,12 +34,19 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def document_problems_as_problem_json(openapi: dict[str, Any]) -> dict[str, Any]:
     """FastAPI documents a response ``model`` under the route's media type (application/json);
     problem bodies are application/problem+json, so their schema moves there."""
+    problem_content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path_item in openapi.get("paths", {}).values():
         for operation in path_item.values():
-            for response in operation.get("responses", {}).values():
+            for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 if PROBLEM_MEDIA_TYPE in content and "application/json" in content:
                     content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+                elif status == "422" and PROBLEM_MEDIA_TYPE not in content:
+                    # FastAPI's automatic 422 (HTTPValidationError) is not what we send.
+                    response.update(description=_DESCRIPTIONS[422], content=problem_content)
+    schemas = openapi.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
     return openapi
 
 

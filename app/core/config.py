@@ -7,6 +7,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import parse
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -39,6 +40,8 @@ class Settings(BaseSettings):
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
     MAX_REQUEST_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024)
     BCRYPT_ROUNDS: int = Field(default=12, ge=4, le=31)
+    # Per worker process: requests holding a database session at once, and pool connections.
+    DB_POOL_SIZE: int = Field(default=10, ge=1, le=200)
     LOG_LEVEL: str = "info"
     LOG_FORMAT: Literal["json", "console"] | None = None
 
@@ -55,6 +58,16 @@ class Settings(BaseSettings):
         # Credentials (the Authorization header) are allowed, so "*" would hand every site a token.
         if "*" in value:
             raise ValueError("'*' is not allowed; list the origins explicitly")
+        return value
+
+    @field_validator("RATE_LIMIT_LOGIN", "RATE_LIMIT_DEFAULT")
+    @classmethod
+    def check_rate_limit(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse(value)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a rate like '5/minute'") from exc
         return value
 
     @model_validator(mode="after")
@@ -77,6 +90,12 @@ class Settings(BaseSettings):
         if self.LOG_FORMAT is not None:
             return self.LOG_FORMAT
         return "console" if self.ENVIRONMENT == "development" else "json"
+
+    @property
+    def threadpool_size(self) -> int:
+        """Threads for sync routes and dependencies: every admitted request can run a step,
+        with spare threads for work that holds no session (password hashing, metrics)."""
+        return self.DB_POOL_SIZE + 8
 
     @property
     def is_sqlite(self) -> bool:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import get_settings
+from app.core.metrics import DB_POOL_CHECKED_OUT
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 CONNECT_TIMEOUT_S = 2
@@ -47,6 +48,16 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _count_checked_out(engine: Engine) -> None:
+    @event.listens_for(engine, "checkout")
+    def checked_out(*_args: Any) -> None:
+        DB_POOL_CHECKED_OUT.inc()
+
+    @event.listens_for(engine, "checkin")
+    def checked_in(*_args: Any) -> None:
+        DB_POOL_CHECKED_OUT.dec()
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
     sa_url = make_url(url)
     if sa_url.get_backend_name() == "sqlite":
@@ -72,7 +83,12 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(sa_url, connect_args=connect_args, **kwargs)
 
 
-engine = create_db_engine(get_settings().DATABASE_URL)
+# max_overflow=0: at most DB_POOL_SIZE requests hold a session at once (see
+# app.api.deps.admit_database_work), so every admitted request finds a connection.
+engine = create_db_engine(
+    get_settings().DATABASE_URL, pool_size=get_settings().DB_POOL_SIZE, max_overflow=0
+)
+_count_checked_out(engine)
 SessionLocal = sessionmaker(engine, expire_on_commit=False)
 
 

@@ -7,6 +7,7 @@
     ├── ConflictError             uniqueness or state conflict, concurrent change    (409)
     ├── PreconditionFailedError   a stale If-Match                                   (412)
     ├── InvalidInputError         well-formed input a business rule rejects          (422)
+    ├── RateLimitedError          over a request budget                              (429)
     └── ServiceUnavailableError   a dependency is down                               (503)
 
 None of them knows about HTTP: statuses live in one table in ``app.core.problems``.
@@ -52,6 +53,12 @@ class InvalidInputError(AppError):
         super().__init__(detail)
         self.loc = tuple(loc)
         self.error_type = error_type
+
+
+class RateLimitedError(AppError):
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class ServiceUnavailableError(AppError):

@@ -1,16 +1,20 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task per request and breaks
-streaming): request id, security headers and the last-resort 500."""
+streaming): request id, security headers, access log, metrics and the last-resort 500."""
 
 import json
 import logging
 import re
+import time
 import uuid
 from http import HTTPStatus
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.metrics import IN_FLIGHT, UNMATCHED_ROUTE, observe_request
+
 logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("app.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Up to 128 visible ASCII characters: anything else could forge log lines or bloat them.
@@ -33,6 +37,9 @@ def _request_id(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
+    """Request id, security headers, one access-log line and metrics per request, and the
+    problem response for anything unhandled."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -40,19 +47,24 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         request_id = _request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
         response_started = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal response_started
+            nonlocal response_started, status
             if message["type"] == "http.response.start":
                 response_started = True
+                status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers[REQUEST_ID_HEADER] = request_id
                 _add_security_headers(headers, https=scope.get("scheme") == "https")
             await send(message)
 
+        IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception:
@@ -65,6 +77,42 @@ class RequestContextMiddleware:
             if response_started:
                 raise  # too late to answer; the server closes the connection
             await _send_internal_error(scope, send_with_headers, request_id)
+        finally:
+            IN_FLIGHT.dec()
+            _record(scope, status, time.perf_counter() - started, request_id)
+
+
+def _route_template(scope: Scope) -> str:
+    # FastAPI (0.16x) includes routers lazily: scope["route"] is the inner route with a path
+    # relative to its router; the full template is on the effective route context. The metrics
+    # tests pin the expected /api/v1/... label, so a change here fails loudly.
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    template = getattr(context, "path_format", None) or getattr(scope.get("route"), "path", None)
+    if template is None and scope.get("root_path"):
+        return f"{scope['root_path']}/{{path}}"  # a mounted app (the docs assets)
+    return template or UNMATCHED_ROUTE
+
+
+def _record(scope: Scope, status: int, seconds: float, request_id: str) -> None:
+    method, route = scope["method"], _route_template(scope)
+    observe_request(method, route, status, seconds)
+    if access_logger.isEnabledFor(logging.INFO):
+        client = scope.get("client")
+        access_logger.info(
+            "%s %s %d",
+            method,
+            scope.get("path", ""),
+            status,
+            extra={
+                "request_id": request_id,
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "client": client[0] if client else None,
+                "user_id": scope["state"].get("user_id"),
+            },
+        )
 
 
 def _add_security_headers(headers: MutableHeaders, *, https: bool) -> None:

@@ -21,6 +21,7 @@ from app.core.errors import (
     NotFoundError,
     PermissionDeniedError,
     PreconditionFailedError,
+    RateLimitedError,
     ServiceUnavailableError,
 )
 
@@ -37,6 +38,7 @@ STATUS_BY_ERROR: dict[type[AppError], int] = {
     ConflictError: 409,
     PreconditionFailedError: 412,
     InvalidInputError: 422,
+    RateLimitedError: 429,
     ServiceUnavailableError: 503,
 }
 
@@ -79,7 +81,7 @@ async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
     errors = None
     if isinstance(exc, AuthenticationError):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if exc.token_sent else "Bearer"
-    elif isinstance(exc, ServiceUnavailableError):
+    elif isinstance(exc, RateLimitedError | ServiceUnavailableError):
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, InvalidInputError):
         errors = [{"loc": list(exc.loc), "msg": exc.detail, "type": exc.error_type}]

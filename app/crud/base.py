@@ -88,6 +88,15 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         session.flush()  # assigns the id; constraint violations surface here
         return db_obj
 
+    def create_many(
+        self, session: Session, *, objs_in: Sequence[CreateT], **extra: Any
+    ) -> list[ModelT]:
+        """Insert many rows with one flush (SQLAlchemy batches the INSERTs)."""
+        db_objs = [self.model(**obj_in.model_dump(), **extra) for obj_in in objs_in]
+        session.add_all(db_objs)
+        session.flush()
+        return db_objs
+
     def update(
         self, session: Session, *, db_obj: ModelT, obj_in: UpdateT | Mapping[str, Any]
     ) -> ModelT:

@@ -3,13 +3,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, TimestampMixin
+from app.models.base import Base, VersionedMixin
 
 if TYPE_CHECKING:
     from app.models.user import User
 
 
-class Item(TimestampMixin, Base):
+class Item(VersionedMixin, Base):
     __tablename__ = "items"
     __table_args__ = (
         # A user's list: filtered by owner, ordered by the default sort (-created_at, -id).
@@ -19,8 +19,5 @@ class Item(TimestampMixin, Base):
     title: Mapped[str] = mapped_column(String(200), index=True)
     description: Mapped[str | None] = mapped_column(String(5000))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    version: Mapped[int] = mapped_column(default=1)
 
     owner: Mapped["User"] = relationship(back_populates="items", lazy="raise")
-
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

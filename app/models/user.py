@@ -4,13 +4,13 @@ from sqlalchemy import Enum, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.roles import Role
-from app.models.base import Base, TimestampMixin
+from app.models.base import Base, VersionedMixin
 
 if TYPE_CHECKING:
     from app.models.item import Item
 
 
-class User(TimestampMixin, Base):
+class User(VersionedMixin, Base):
     __tablename__ = "users"
     # Stored lower-cased by the schemas, so a plain unique index is case-insensitive.
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -32,14 +32,10 @@ class User(TimestampMixin, Base):
     # Bumped on every password change: tokens carry it, so older tokens stop working at once,
     # even ones issued within the same second.
     token_version: Mapped[int] = mapped_column(default=0)
-    # Optimistic concurrency: every UPDATE checks and bumps it (also the ETag).
-    version: Mapped[int] = mapped_column(default=1)
 
     items: Mapped[list["Item"]] = relationship(
         back_populates="owner", lazy="raise", passive_deletes=True
     )
-
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 # Usernames are unique regardless of case but shown as the user typed them.

@@ -1,6 +1,12 @@
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+T = TypeVar("T")
+
+
+# Documents reject_nul in the OpenAPI document (ECMA-262 and Python read `\x00` alike).
+NO_NUL_PATTERN = r"^[^\x00]*$"
 
 
 def reject_nul(value: Any) -> Any:
@@ -10,10 +16,18 @@ def reject_nul(value: Any) -> Any:
     return value
 
 
+def _document_no_nul(schema: dict[str, Any]) -> None:
+    """Every text field refuses NUL (422); say so where no pattern or format says more."""
+    for prop in schema.get("properties", {}).values():
+        for option in prop.get("anyOf", [prop]):
+            if option.get("type") == "string" and not {"pattern", "format"} & option.keys():
+                option["pattern"] = NO_NUL_PATTERN
+
+
 class Schema(BaseModel):
     """Request bodies: unknown fields are rejected, so a client can never set role, owner_id..."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_no_nul)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -32,3 +46,22 @@ def reject_null(value: Any) -> Any:
     if value is None:
         raise ValueError("may be omitted but not null")
     return value
+
+
+def _not_nullable(schema: dict[str, Any]) -> None:
+    options = [option for option in schema.pop("anyOf", []) if option != {"type": "null"}]
+    if len(options) == 1:
+        schema.update(options[0])
+    elif options:
+        schema["anyOf"] = options
+    schema.pop("default", None)
+
+
+# A PATCH field that may be omitted but never sent as null (422): documented as its type alone,
+# so the OpenAPI document does not invite a null the API refuses. (Typed ``T | None``, not a
+# union with SkipJsonSchema[None], so error locations stay plain ``["body", "<field>"]``.)
+NotNull = Annotated[
+    T | None,
+    BeforeValidator(reject_null),
+    Field(json_schema_extra=_not_nullable),
+]

@@ -1,9 +1,9 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
-from app.schemas.base import ReadSchema, Schema, reject_null
+from app.schemas.base import NotNull, ReadSchema, Schema
 
 Title = Annotated[str, Field(min_length=1, max_length=200, examples=["Buy milk"])]
 Description = Annotated[str, Field(max_length=5000, examples=["Two litres, semi-skimmed"])]
@@ -17,7 +17,7 @@ class ItemCreate(Schema):
 class ItemUpdate(Schema):
     """Omitted fields stay as they are; `description: null` clears the description."""
 
-    title: Annotated[Title | None, BeforeValidator(reject_null)] = None
+    title: NotNull[Title] = None
     description: Description | None = None
 
 

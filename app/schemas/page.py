@@ -1,12 +1,12 @@
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.core.roles import Role
-from app.schemas.base import reject_nul
+from app.schemas.base import NO_NUL_PATTERN, reject_nul
 
 T = TypeVar("T")
 
@@ -14,6 +14,12 @@ MAX_PAGE = 100_000
 MAX_PAGE_SIZE = 100
 MAX_SORT_KEYS = 3
 DEFAULT_SORT = "-created_at,-id"
+
+
+def sort_grammar(*fields: str) -> dict[str, Any]:
+    """The `sort` syntax as a JSON Schema pattern (documentation: a key named twice is 422 too)."""
+    key = f"-?(?:{'|'.join(fields)})"
+    return {"pattern": f"^{key}(?:,{key}){{0,{MAX_SORT_KEYS - 1}}}$"}
 
 
 class Page(BaseModel, Generic[T]):
@@ -57,6 +63,7 @@ class ListQuery(BaseModel):
         Field(
             max_length=100,
             description="Case-insensitive substring search; `%` and `_` match literally",
+            json_schema_extra={"pattern": NO_NUL_PATTERN},
         ),
     ] = None
     sort: Annotated[
@@ -114,7 +121,8 @@ class UserListQuery(ListQuery):
         Field(
             max_length=200,
             description="Up to 3 comma-separated keys of id, email, username, created_at, "
-            "updated_at; `-` for descending; ties broken by id",
+            "updated_at, each at most once; `-` for descending; ties broken by id",
+            json_schema_extra=sort_grammar("id", "email", "username", "created_at", "updated_at"),
         ),
     ] = DEFAULT_SORT
     is_active: bool | None = None
@@ -127,8 +135,9 @@ class ItemListQuery(ListQuery):
         str,
         Field(
             max_length=200,
-            description="Up to 3 comma-separated keys of id, title, created_at, updated_at; "
-            "`-` for descending; ties broken by id",
+            description="Up to 3 comma-separated keys of id, title, created_at, updated_at, "
+            "each at most once; `-` for descending; ties broken by id",
+            json_schema_extra=sort_grammar("id", "title", "created_at", "updated_at"),
         ),
     ] = DEFAULT_SORT
     owner_id: Annotated[

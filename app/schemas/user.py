@@ -2,11 +2,11 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, EmailStr, Field, StrictBool, StringConstraints
 
 from app.core.roles import Role
 from app.core.security import BCRYPT_MAX_PASSWORD_BYTES
-from app.schemas.base import ReadSchema, Schema, reject_null
+from app.schemas.base import NotNull, ReadSchema, Schema
 
 MAX_EMAIL_LENGTH = 254
 PASSWORD_MIN_LENGTH = 8
@@ -34,7 +34,12 @@ def _check_password(value: str) -> str:
 
 Email = Annotated[
     EmailStr,
-    Field(max_length=MAX_EMAIL_LENGTH, examples=["ada@example.com"]),
+    Field(
+        max_length=MAX_EMAIL_LENGTH,
+        description="Compared ignoring case and returned lower-cased. Special-use domains "
+        "(`.test`, `.local`, `.invalid`, `localhost`, ...) cannot receive mail and are refused.",
+        examples=["ada@example.com"],
+    ),
     AfterValidator(_normalize_email),
 ]
 Username = Annotated[
@@ -47,11 +52,17 @@ Password = Annotated[
     Field(
         description="8 to 72 bytes of UTF-8 with at least one letter and one digit",
         examples=["correct-horse-7"],
+        # Documentation only (the validator gives the clearer messages). JSON Schema counts
+        # characters, so maxLength is the ASCII bound; accented letters take more bytes.
+        json_schema_extra={
+            "minLength": PASSWORD_MIN_LENGTH,
+            "maxLength": BCRYPT_MAX_PASSWORD_BYTES,
+            "pattern": r"^(?=[\s\S]*\d)(?=[\s\S]*[^\W\d_])[^\x00]*$",
+        },
     ),
     AfterValidator(_check_password),
 ]
 FullName = Annotated[str, Field(max_length=100, examples=["Ada Lovelace"])]
-NotNull = BeforeValidator(reject_null)
 
 
 class UserCreate(Schema):
@@ -66,17 +77,17 @@ class UserCreate(Schema):
 class UserUpdateMe(Schema):
     """Fields a user may change on their own account; omitted fields stay as they are."""
 
-    email: Annotated[Email | None, NotNull] = None
-    username: Annotated[Username | None, NotNull] = None
+    email: NotNull[Email] = None
+    username: NotNull[Username] = None
     full_name: FullName | None = None
 
 
 class UserUpdateAdmin(UserUpdateMe):
     """Fields an admin may change on any account (a new password revokes the user's tokens)."""
 
-    role: Annotated[Role | None, NotNull] = None
-    is_active: Annotated[bool | None, NotNull] = None
-    password: Annotated[Password | None, NotNull] = None
+    role: NotNull[Role] = None
+    is_active: NotNull[StrictBool] = None  # JSON true/false only, not 0, 1 or "yes"
+    password: NotNull[Password] = None
 
 
 class PasswordChange(Schema):

@@ -5,12 +5,14 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFoundError, PermissionDeniedError
+from app.core.etags import Precondition
 from app.core.roles import Role
 from app.crud import item_crud
 from app.models.item import Item
 from app.models.user import User
 from app.schemas.item import ItemCreate, ItemUpdate
 from app.schemas.page import ItemListQuery
+from app.services.common import guarded_write
 
 
 def create_item(session: Session, *, owner: User, item_in: ItemCreate) -> Item:
@@ -42,9 +44,13 @@ def list_items(session: Session, *, user: User, query: ItemListQuery) -> tuple[S
     )
 
 
-def update_item(session: Session, *, item: Item, item_in: ItemUpdate) -> Item:
-    return item_crud.update(session, db_obj=item, obj_in=item_in)
+def update_item(
+    session: Session, *, item: Item, item_in: ItemUpdate, precondition: Precondition | None = None
+) -> Item:
+    with guarded_write(item, precondition):
+        return item_crud.update(session, db_obj=item, obj_in=item_in)
 
 
-def delete_item(session: Session, *, item: Item) -> None:
-    item_crud.delete(session, db_obj=item)
+def delete_item(session: Session, *, item: Item, precondition: Precondition | None = None) -> None:
+    with guarded_write(item, precondition):
+        item_crud.delete(session, db_obj=item)

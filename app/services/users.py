@@ -13,13 +13,15 @@ from app.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from app.core.etags import Precondition
 from app.core.roles import Role
 from app.core.security import hash_password, verify_password
 from app.crud import user_crud
 from app.models.user import User
 from app.schemas.page import UserListQuery
 from app.schemas.user import PasswordChange, UserCreate, UserUpdateAdmin, UserUpdateMe
-from app.services.common import conflict_on_duplicate
+from app.services import login_budget
+from app.services.common import conflict_on_duplicate, guarded_write
 
 logger = logging.getLogger(__name__)
 
@@ -59,16 +61,29 @@ def list_users(session: Session, *, query: UserListQuery) -> tuple[Sequence[User
     )
 
 
-def update_me(session: Session, *, user: User, user_in: UserUpdateMe) -> User:
+def update_me(
+    session: Session, *, user: User, user_in: UserUpdateMe, precondition: Precondition | None = None
+) -> User:
     changes = user_in.model_dump(exclude_unset=True)
-    _ensure_unique(session, email=changes.get("email"), username=changes.get("username"), user=user)
-    with conflict_on_duplicate(DUPLICATE_ACCOUNT):
-        return user_crud.update(session, db_obj=user, obj_in=changes)
+    with guarded_write(user, precondition):
+        _ensure_unique(
+            session, email=changes.get("email"), username=changes.get("username"), user=user
+        )
+        with conflict_on_duplicate(DUPLICATE_ACCOUNT):
+            return user_crud.update(session, db_obj=user, obj_in=changes)
 
 
-def change_password(session: Session, *, user: User, change: PasswordChange) -> None:
-    """Verify the current password, store the new one and revoke every earlier token."""
+def change_password(
+    session: Session, *, user: User, change: PasswordChange, client_address: str
+) -> None:
+    """Verify the current password, store the new one and revoke every earlier token.
+
+    A wrong current password is a failed login for the login budgets (else this endpoint would
+    be an unmetered password oracle for anyone holding a stolen token).
+    """
+    login_budget.ensure_login_allowed(email=user.email, client_address=client_address)
     if not verify_password(change.current_password, user.hashed_password):
+        login_budget.record_failed_login(email=user.email, client_address=client_address)
         raise InvalidInputError(
             "Current password is incorrect",
             loc=("body", "current_password"),
@@ -77,7 +92,21 @@ def change_password(session: Session, *, user: User, change: PasswordChange) -> 
     _set_password(session, user=user, password=change.new_password)
 
 
-def update_user(session: Session, *, actor: User, user: User, user_in: UserUpdateAdmin) -> User:
+def update_user(
+    session: Session,
+    *,
+    actor: User,
+    user: User,
+    user_in: UserUpdateAdmin,
+    precondition: Precondition | None = None,
+) -> User:
+    with guarded_write(user, precondition):
+        return _apply_admin_update(session, actor=actor, user=user, user_in=user_in)
+
+
+def _apply_admin_update(
+    session: Session, *, actor: User, user: User, user_in: UserUpdateAdmin
+) -> User:
     changes = user_in.model_dump(exclude_unset=True)
     password = changes.pop("password", None)
     loses_admin = changes.get("role", user.role) != Role.ADMIN or not changes.get(
@@ -95,13 +124,16 @@ def update_user(session: Session, *, actor: User, user: User, user_in: UserUpdat
     return user
 
 
-def delete_user(session: Session, *, actor: User, user: User) -> None:
+def delete_user(
+    session: Session, *, actor: User, user: User, precondition: Precondition | None = None
+) -> None:
     """Delete an account; its items go with it (ON DELETE CASCADE)."""
-    if user.id == actor.id:
-        raise ConflictError("Admins cannot delete themselves")
-    if user.role == Role.ADMIN and user.is_active:
-        _ensure_another_admin_remains(session, leaving=user)
-    user_crud.delete(session, db_obj=user)
+    with guarded_write(user, precondition):
+        if user.id == actor.id:
+            raise ConflictError("Admins cannot delete themselves")
+        if user.role == Role.ADMIN and user.is_active:
+            _ensure_another_admin_remains(session, leaving=user)
+        user_crud.delete(session, db_obj=user)
 
 
 def ensure_first_superuser(session: Session, *, email: str, password: str) -> User | None:

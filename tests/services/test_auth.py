@@ -13,10 +13,12 @@ from app.models import User
 from app.services.auth import authenticate, get_token_user, issue_access_token
 from tests.factories import DEFAULT_PASSWORD, make_user
 
+CLIENT = "203.0.113.7"
+
 
 def _auth_error(session: Session, *, email: str, password: str) -> AuthenticationError:
     with pytest.raises(AuthenticationError) as caught:
-        authenticate(session, email=email, password=password)
+        authenticate(session, email=email, password=password, client_address=CLIENT)
     return caught.value
 
 
@@ -35,7 +37,9 @@ def bcrypt_verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_authenticate_returns_the_user(session: Session, user: User) -> None:
-    result = authenticate(session, email=user.email, password=DEFAULT_PASSWORD)
+    result = authenticate(
+        session, email=user.email, password=DEFAULT_PASSWORD, client_address=CLIENT
+    )
 
     assert result is user
 
@@ -43,13 +47,17 @@ def test_authenticate_returns_the_user(session: Session, user: User) -> None:
 def test_authenticate_matches_email_ignoring_case(session: Session) -> None:
     user = make_user(session, email="ada.lovelace@example.com")
 
-    result = authenticate(session, email="Ada.Lovelace@EXAMPLE.com", password=DEFAULT_PASSWORD)
+    result = authenticate(
+        session, email="Ada.Lovelace@EXAMPLE.com", password=DEFAULT_PASSWORD, client_address=CLIENT
+    )
 
     assert result is user
 
 
 def test_authenticate_ignores_surrounding_whitespace_in_email(session: Session, user: User) -> None:
-    result = authenticate(session, email=f"  {user.email} ", password=DEFAULT_PASSWORD)
+    result = authenticate(
+        session, email=f"  {user.email} ", password=DEFAULT_PASSWORD, client_address=CLIENT
+    )
 
     assert result is user
 
@@ -114,7 +122,7 @@ def test_authenticate_inactive_user_with_right_password_is_permission_denied(
     user = make_user(session, is_active=False)
 
     with pytest.raises(PermissionDeniedError):
-        authenticate(session, email=user.email, password=DEFAULT_PASSWORD)
+        authenticate(session, email=user.email, password=DEFAULT_PASSWORD, client_address=CLIENT)
 
 
 def test_authenticate_inactive_user_with_wrong_password_is_authentication_error(
@@ -149,7 +157,7 @@ def test_authenticate_costs_one_bcrypt_check_whatever_the_outcome(
     email = user.email if email == "known" else email
 
     with contextlib.suppress(AuthenticationError):
-        authenticate(session, email=email, password=password)
+        authenticate(session, email=email, password=password, client_address=CLIENT)
 
     assert len(bcrypt_verifications) == 1
 

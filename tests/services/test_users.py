@@ -148,6 +148,7 @@ def test_change_password_stores_the_new_hash_and_revokes_tokens(session: Session
         session,
         user=user,
         change=PasswordChange(current_password=DEFAULT_PASSWORD, new_password="new-secret-99"),
+        client_address="203.0.113.7",
     )
 
     assert verify_password("new-secret-99", user.hashed_password)
@@ -164,6 +165,7 @@ def test_change_password_with_a_wrong_current_password_raises_invalid_input(
             session,
             user=user,
             change=PasswordChange(current_password="wrong-pass-1", new_password="new-secret-99"),
+            client_address="203.0.113.7",
         )
 
     assert raised.value.loc == ("body", "current_password")

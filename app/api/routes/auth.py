@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.api.deps import SessionDep
+from app.api.deps import ClientAddress, SessionDep
 from app.api.responses import problems
 from app.api.routing import ContractRoute
 from app.schemas.token import Token
@@ -16,20 +16,26 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=ContractRoute)
     "/token",
     summary="Log in (OAuth2 password flow)",
     description=(
-        "Form fields `username` (the account's email, any case) and `password`. A wrong email and "
-        "a wrong password give the same 401 after the same hashing work; so does a password that "
-        "could never be valid (over 72 bytes, or with NUL). A deactivated account with the right "
-        "password gets 403. The body must be a form (`application/x-www-form-urlencoded` or "
-        "`multipart/form-data`): any other type is 415."
+        "Form fields `username` (the account's email, any case) and `password`. A wrong email "
+        "and a wrong password give the same 401 after the same hashing work; so does a password "
+        "that could never be valid (over 72 bytes, or with NUL). A deactivated account with the "
+        "right password gets 403. More failed attempts than `RATE_LIMIT_LOGIN` for one email, "
+        "or from one client address, within the rolling window get 429 with `Retry-After` "
+        "(checked before any hashing; a success clears the email's count). The body must be a "
+        "form (`application/x-www-form-urlencoded` or `multipart/form-data`): any other type "
+        "is 415."
     ),
-    responses=problems(400, 401, 403, 413, 415, 422, 503),
+    responses=problems(400, 401, 403, 413, 415, 422, 429, 503),
 )
 def login(
     session: SessionDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    client_address: ClientAddress,
     response: Response,
 ) -> Token:
-    user = auth_service.authenticate(session, email=form.username, password=form.password)
+    user = auth_service.authenticate(
+        session, email=form.username, password=form.password, client_address=client_address
+    )
     token = auth_service.issue_access_token(user)
     response.headers["Cache-Control"] = "no-store"
     return Token(access_token=token.token, expires_in=token.expires_in)

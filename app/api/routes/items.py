@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from app.api.conditional import IfMatch, IfNoneMatch, not_modified, tagged
 from app.api.deps import CurrentUser, OwnedItem, SessionDep
 from app.api.responses import AUTH_PROBLEMS, BODY_PROBLEMS, problems
 from app.api.routing import ContractRoute
@@ -54,10 +55,17 @@ def list_items(
     "/{item_id}",
     response_model=ItemRead,
     summary="Read an item (owner or admin)",
-    description="Someone else's item answers 404, exactly like a missing one.",
-    responses=problems(*AUTH_PROBLEMS, 404, 422, 503),
+    description=(
+        "Someone else's item answers 404, exactly like a missing one. The `ETag` changes with "
+        "every change of the item; `If-None-Match` with the current tag answers 304."
+    ),
+    responses={304: {"description": "Not modified"}, **problems(*AUTH_PROBLEMS, 404, 422, 503)},
 )
-def read_item(item: OwnedItem) -> Item:
+def read_item(
+    item: OwnedItem, response: Response, if_none_match: IfNoneMatch = None
+) -> Item | Response:
+    if tagged(item, response, if_none_match):
+        return not_modified(response)
     return item
 
 
@@ -65,18 +73,30 @@ def read_item(item: OwnedItem) -> Item:
     "/{item_id}",
     response_model=ItemRead,
     summary="Update an item (owner or admin)",
-    description="Omitted fields stay; `description: null` clears it; `title` cannot be null.",
-    responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 404, 409, 503),
+    description=(
+        "Omitted fields stay; `description: null` clears it; `title` cannot be null. "
+        "Answers the new `ETag`. A stale `If-Match` is 412."
+    ),
+    responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 404, 409, 412, 503),
 )
-def update_item(session: SessionDep, item: OwnedItem, item_in: ItemUpdate) -> Item:
-    return item_service.update_item(session, item=item, item_in=item_in)
+def update_item(
+    session: SessionDep,
+    item: OwnedItem,
+    item_in: ItemUpdate,
+    precondition: IfMatch,
+    response: Response,
+) -> Item:
+    item = item_service.update_item(session, item=item, item_in=item_in, precondition=precondition)
+    tagged(item, response)
+    return item
 
 
 @router.delete(
     "/{item_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete an item (owner or admin)",
-    responses=problems(*AUTH_PROBLEMS, 404, 409, 422, 503),
+    description="A stale `If-Match` is 412 and nothing is deleted.",
+    responses=problems(*AUTH_PROBLEMS, 404, 409, 412, 422, 503),
 )
-def delete_item(session: SessionDep, item: OwnedItem) -> None:
-    item_service.delete_item(session, item=item)
+def delete_item(session: SessionDep, item: OwnedItem, precondition: IfMatch) -> None:
+    item_service.delete_item(session, item=item, precondition=precondition)

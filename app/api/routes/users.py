@@ -1,14 +1,27 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from starlette.convertors import StringConvertor, register_url_convertor
 
-from app.api.deps import AdminUser, CurrentUser, SessionDep, UserId
+from app.api.conditional import IfMatch, IfNoneMatch, not_modified, tagged
+from app.api.deps import AdminUser, ClientAddress, CurrentUser, SessionDep, UserId
 from app.api.responses import AUTH_PROBLEMS, BODY_PROBLEMS, problems
 from app.api.routing import ContractRoute
 from app.models.user import User
 from app.schemas.page import Page, UserListQuery
 from app.schemas.user import PasswordChange, UserCreate, UserRead, UserUpdateAdmin, UserUpdateMe
 from app.services import users as user_service
+
+
+class NotMeConvertor(StringConvertor):
+    """A path segment other than ``me``: /users/me is its own resource, so ``DELETE /users/me``
+    is 405 (and its ``Allow`` omits DELETE), not a delete of a user whose id is "me" (422).
+    Any other non-integer id still reaches the route and is 422."""
+
+    regex = "(?!me$)[^/]+"
+
+
+register_url_convertor("not_me", NotMeConvertor())
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=ContractRoute)
 
@@ -35,9 +48,14 @@ def sign_up(session: SessionDep, user_in: UserCreate, request: Request, response
     "/me",
     response_model=UserRead,
     summary="Read my account",
-    responses=problems(*AUTH_PROBLEMS, 503),
+    description="With an `ETag`; `If-None-Match` with the current tag answers 304.",
+    responses={304: {"description": "Not modified"}, **problems(*AUTH_PROBLEMS, 503)},
 )
-def read_me(user: CurrentUser) -> User:
+def read_me(
+    user: CurrentUser, response: Response, if_none_match: IfNoneMatch = None
+) -> User | Response:
+    if tagged(user, response, if_none_match):
+        return not_modified(response)
     return user
 
 
@@ -45,11 +63,22 @@ def read_me(user: CurrentUser) -> User:
     "/me",
     response_model=UserRead,
     summary="Update my account",
-    description="Change email, username or full name; omitted fields stay. Taken values: 409.",
-    responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 409, 503),
+    description=(
+        "Change email, username or full name; omitted fields stay. Taken values: 409. "
+        "Answers the new `ETag`; a stale `If-Match` is 412."
+    ),
+    responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 409, 412, 503),
 )
-def update_me(session: SessionDep, user: CurrentUser, user_in: UserUpdateMe) -> User:
-    return user_service.update_me(session, user=user, user_in=user_in)
+def update_me(
+    session: SessionDep,
+    user: CurrentUser,
+    user_in: UserUpdateMe,
+    precondition: IfMatch,
+    response: Response,
+) -> User:
+    user = user_service.update_me(session, user=user, user_in=user_in, precondition=precondition)
+    tagged(user, response)
+    return user
 
 
 @router.post(
@@ -59,12 +88,15 @@ def update_me(session: SessionDep, user: CurrentUser, user_in: UserUpdateMe) -> 
     description=(
         'A wrong `current_password` is 422 at `["body", "current_password"]` (the caller '
         "stays logged in). On success every token issued before the change stops working, "
-        "including the one used for this request: log in again."
+        "including the one used for this request: log in again. A wrong `current_password` "
+        "counts as a failed login for the `RATE_LIMIT_LOGIN` budgets (429 once spent)."
     ),
-    responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 503),
+    responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 429, 503),
 )
-def change_password(session: SessionDep, user: CurrentUser, change: PasswordChange) -> None:
-    user_service.change_password(session, user=user, change=change)
+def change_password(
+    session: SessionDep, user: CurrentUser, change: PasswordChange, client_address: ClientAddress
+) -> None:
+    user_service.change_password(session, user=user, change=change, client_address=client_address)
 
 
 @router.get(
@@ -82,41 +114,64 @@ def list_users(
 
 
 @router.get(
-    "/{user_id}",
+    "/{user_id:not_me}",
     response_model=UserRead,
     summary="Read a user (admin, or the user itself)",
-    description="A non-admin asking for any other id gets 403, whether or not it exists.",
-    responses=problems(*AUTH_PROBLEMS, 404, 422, 503),
+    description=(
+        "A non-admin asking for any other id gets 403, whether or not it exists. With an "
+        "`ETag`; `If-None-Match` with the current tag answers 304."
+    ),
+    responses={304: {"description": "Not modified"}, **problems(*AUTH_PROBLEMS, 404, 422, 503)},
 )
-def read_user(session: SessionDep, viewer: CurrentUser, user_id: UserId) -> User:
-    return user_service.get_user(session, viewer=viewer, user_id=user_id)
+def read_user(
+    session: SessionDep,
+    viewer: CurrentUser,
+    user_id: UserId,
+    response: Response,
+    if_none_match: IfNoneMatch = None,
+) -> User | Response:
+    user = user_service.get_user(session, viewer=viewer, user_id=user_id)
+    if tagged(user, response, if_none_match):
+        return not_modified(response)
+    return user
 
 
 @router.patch(
-    "/{user_id}",
+    "/{user_id:not_me}",
     response_model=UserRead,
     summary="Update a user (admin)",
     description=(
         "Admins may change any field, including `role`, `is_active` and `password` (which "
         "revokes the user's tokens). Demoting or deactivating oneself, or the last active "
-        "admin, is 409."
+        "admin, is 409. Answers the new `ETag`; a stale `If-Match` is 412."
     ),
-    responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 404, 409, 503),
+    responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 404, 409, 412, 503),
 )
 def update_user(
-    session: SessionDep, admin: AdminUser, user_id: UserId, user_in: UserUpdateAdmin
+    session: SessionDep,
+    admin: AdminUser,
+    user_id: UserId,
+    user_in: UserUpdateAdmin,
+    precondition: IfMatch,
+    response: Response,
 ) -> User:
     user = user_service.get_user(session, viewer=admin, user_id=user_id)
-    return user_service.update_user(session, actor=admin, user=user, user_in=user_in)
+    user = user_service.update_user(
+        session, actor=admin, user=user, user_in=user_in, precondition=precondition
+    )
+    tagged(user, response)
+    return user
 
 
 @router.delete(
-    "/{user_id}",
+    "/{user_id:not_me}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a user and their items (admin)",
-    description="Deleting oneself, or the last active admin, is 409.",
-    responses=problems(*AUTH_PROBLEMS, 404, 409, 422, 503),
+    description="Deleting oneself, or the last active admin, is 409; a stale `If-Match` 412.",
+    responses=problems(*AUTH_PROBLEMS, 404, 409, 412, 422, 503),
 )
-def delete_user(session: SessionDep, admin: AdminUser, user_id: UserId) -> None:
+def delete_user(
+    session: SessionDep, admin: AdminUser, user_id: UserId, precondition: IfMatch
+) -> None:
     user = user_service.get_user(session, viewer=admin, user_id=user_id)
-    user_service.delete_user(session, actor=admin, user=user)
+    user_service.delete_user(session, actor=admin, user=user, precondition=precondition)

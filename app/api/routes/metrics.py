@@ -1,0 +1,20 @@
+from fastapi import APIRouter, Response
+
+from app.core.metrics import METRICS_CONTENT_TYPE, render_latest
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description=(
+        "Prometheus text format, summed over every worker process: `http_requests_total` and "
+        "`http_request_duration_seconds` by method, route template and status, "
+        "`http_requests_in_flight`, `db_pool_checked_out_connections`."
+    ),
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+def metrics() -> Response:
+    return Response(render_latest(), media_type=METRICS_CONTENT_TYPE)
