@@ -89,7 +89,7 @@ def change_password(
             loc=("body", "current_password"),
             error_type="invalid_password",
         )
-    _set_password(session, user=user, password=change.new_password)
+    user_crud.update(session, db_obj=user, obj_in=_password_change(user, change.new_password))
 
 
 def update_user(
@@ -117,11 +117,10 @@ def _apply_admin_update(
             raise ConflictError("Admins cannot demote or deactivate themselves")
         _ensure_another_admin_remains(session, leaving=user)
     _ensure_unique(session, email=changes.get("email"), username=changes.get("username"), user=user)
-    with conflict_on_duplicate(DUPLICATE_ACCOUNT):
-        user_crud.update(session, db_obj=user, obj_in=changes)
     if password is not None:
-        _set_password(session, user=user, password=password)
-    return user
+        changes.update(_password_change(user, password))
+    with conflict_on_duplicate(DUPLICATE_ACCOUNT):
+        return user_crud.update(session, db_obj=user, obj_in=changes)
 
 
 def delete_user(
@@ -162,15 +161,9 @@ def ensure_first_superuser(session: Session, *, email: str, password: str) -> Us
     return admin
 
 
-def _set_password(session: Session, *, user: User, password: str) -> None:
-    user_crud.update(
-        session,
-        db_obj=user,
-        obj_in={
-            "hashed_password": hash_password(password),
-            "token_version": user.token_version + 1,
-        },
-    )
+def _password_change(user: User, password: str) -> dict[str, object]:
+    """The new hash, and a new token version that revokes every token issued before it."""
+    return {"hashed_password": hash_password(password), "token_version": user.token_version + 1}
 
 
 def _ensure_unique(
