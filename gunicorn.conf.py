@@ -27,6 +27,11 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000")
 # X-Forwarded-* (client address, scheme) are believed only from these proxies.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
+# Gunicorn 27's control socket defaults to one path per user, so two servers on a host would
+# take over each other's; it is off unless GUNICORN_CONTROL_SOCKET names a path.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
+
 accesslog = None  # the app writes one structured access line per request
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")

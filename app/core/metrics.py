@@ -6,6 +6,12 @@ it (a single Uvicorn, tests) the process's own registry is served.
 """
 
 import os
+from pathlib import Path
+
+# prometheus_client refuses a multiprocess directory that does not exist; Gunicorn creates it,
+# but other entry points (alembic in the container's entrypoint, the CLI) import this too.
+if _multiprocess_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(_multiprocess_dir).mkdir(parents=True, exist_ok=True)
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
