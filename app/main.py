@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
         redirect_slashes=False,
+        # Our own Prometheus metrics and logs; FastAPI's OpenTelemetry hooks stay off.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None,  # served by install_docs, without a CDN
         redoc_url=None,  # the contract: a trailing slash is a different (unknown) path
     )

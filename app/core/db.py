@@ -3,17 +3,21 @@
 SQLite is configured so several Gunicorn worker processes can share one file: WAL (readers never
 block the writer), a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` so a transaction takes
 the write lock when it starts instead of failing with "database is locked" when a read turns
-into a write halfway through.
+into a write halfway through. Read-only requests run in autocommit mode and take no lock.
 """
 
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 
 from app.core.config import get_settings
 from app.core.metrics import DB_POOL_CHECKED_OUT
@@ -22,6 +26,7 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 CONNECT_TIMEOUT_S = 2
 # Bounds every statement, so a stuck query or lock frees its worker thread instead of hanging it.
 POSTGRES_STATEMENT_TIMEOUT_MS = 15000
+IDLE_PING_AFTER_S = 10.0
 
 
 def _unicode_lower(value: object) -> object:
@@ -45,7 +50,35 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def begin_immediate(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only sessions run in autocommit: no transaction, so no write lock to take.
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Check a connection that sat in the pool for a while before handing it out.
+
+    Cheaper than ``pool_pre_ping`` (a round trip on every checkout): connections in steady use
+    are not pinged, and one that went stale during an outage is replaced before a request uses
+    it. A connection that breaks while busy fails that request with a 503, and SQLAlchemy then
+    invalidates the whole pool, so the service recovers by itself either way.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def remember_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_AFTER_S:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        except Exception as exc:
+            raise DisconnectionError("stale pooled connection") from exc  # the pool retries
 
 
 def _count_checked_out(engine: Engine) -> None:
@@ -79,8 +112,9 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             "connect_timeout": CONNECT_TIMEOUT_S,
             "options": f"-c statement_timeout={POSTGRES_STATEMENT_TIMEOUT_MS}",
         }
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(sa_url, connect_args=connect_args, **kwargs)
+    engine = create_engine(sa_url, connect_args=connect_args, **kwargs)
+    _ping_idle_connections(engine)
+    return engine
 
 
 # max_overflow=0: at most DB_POOL_SIZE requests hold a session at once (see
@@ -90,6 +124,11 @@ engine = create_db_engine(
 )
 _count_checked_out(engine)
 SessionLocal = sessionmaker(engine, expire_on_commit=False)
+# Same pool; statements commit as they run, so ending the request costs no round trip.
+ReadOnlySessionLocal = sessionmaker(
+    engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+)
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @contextmanager
@@ -104,7 +143,35 @@ def unit_of_work(session: Session) -> Iterator[Session]:
         session.commit()
 
 
-def get_session() -> Iterator[Session]:
-    """One session and one transaction per request, committed before the response is sent."""
-    with SessionLocal() as session, unit_of_work(session):
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session and one transaction per request, committed before the response is sent.
+
+    An async dependency, so entering costs no thread: a Session does no I/O until its first
+    query, which runs in the route's thread. Leaving commits (or rolls back) in a worker thread
+    for writes; GET/HEAD sessions are in autocommit mode, so they have nothing to finish and
+    are closed right here.
+    """
+    read_only = request.method in READ_ONLY_METHODS
+    session = (ReadOnlySessionLocal if read_only else SessionLocal)()
+    try:
         yield session
+    except BaseException:
+        try:
+            await run_in_threadpool(_discard, session)
+        finally:
+            session.close()  # a no-op once discarded; the last resort if cancelled first
+        raise
+    if read_only:
+        session.close()  # autocommit: returning the connection is no I/O
+    else:
+        await run_in_threadpool(_commit, session)
+
+
+def _commit(session: Session) -> None:
+    with session:
+        session.commit()
+
+
+def _discard(session: Session) -> None:
+    with session:
+        session.rollback()

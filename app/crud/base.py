@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.models.base import Base
@@ -33,9 +33,11 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         self.model = model
         self.sort_columns = dict(sort_columns)
         self.search_columns = tuple(search_columns)
+        # Built once: constructing a select() per call costs more than running the cached SQL.
+        self._get_by_id = select(model).where(model.id == bindparam("id"))
 
     def get(self, session: Session, id: int) -> ModelT | None:
-        return session.get(self.model, id)
+        return session.execute(self._get_by_id, {"id": id}).scalar_one_or_none()
 
     def get_multi(
         self,

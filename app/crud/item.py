@@ -1,8 +1,32 @@
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
 from app.crud.base import CRUDBase
 from app.models.item import Item
+from app.models.user import User
 from app.schemas.item import ItemCreate, ItemUpdate
 
-item_crud = CRUDBase[Item, ItemCreate, ItemUpdate](
+# The viewer and the item in one round trip; built once, run with bound ids.
+_VIEWER_AND_ITEM = (
+    select(User, Item)
+    .outerjoin(Item, Item.id == bindparam("item_id"))
+    .where(User.id == bindparam("viewer_id"))
+)
+
+
+class ItemCRUD(CRUDBase[Item, ItemCreate, ItemUpdate]):
+    def get_with_viewer(
+        self, session: Session, *, item_id: int, viewer_id: int
+    ) -> tuple[User | None, Item | None]:
+        """The viewing user and the item (either may be missing)."""
+        params = {"item_id": item_id, "viewer_id": viewer_id}
+        row = session.execute(_VIEWER_AND_ITEM, params).first()
+        if row is None:
+            return None, None  # no such viewer: the caller's token is refused anyway
+        return row[0], row[1]
+
+
+item_crud = ItemCRUD(
     Item,
     sort_columns={
         "id": Item.id,

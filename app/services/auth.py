@@ -48,7 +48,11 @@ def get_token_user(session: Session, *, claims: TokenClaims) -> User:
     A deleted user, or a token issued before the last password change, is a 401; a deactivated
     user is a 403 (the token is genuine, the account is not allowed).
     """
-    user = user_crud.get(session, claims.user_id)
+    return ensure_token_user(user_crud.get(session, claims.user_id), claims=claims)
+
+
+def ensure_token_user(user: User | None, *, claims: TokenClaims) -> User:
+    """``user`` (as loaded for ``claims``) if the token still speaks for an active account."""
     if user is None or user.token_version != claims.token_version:
         raise AuthenticationError("Token is no longer valid", token_sent=True)
     if not user.is_active:

@@ -7,11 +7,13 @@ from sqlalchemy.orm import Session
 from app.core.errors import NotFoundError, PermissionDeniedError
 from app.core.etags import Precondition
 from app.core.roles import Role
+from app.core.security import TokenClaims
 from app.crud import item_crud
 from app.models.item import Item
 from app.models.user import User
 from app.schemas.item import ItemCreate, ItemUpdate
 from app.schemas.page import ItemListQuery
+from app.services import auth as auth_service
 from app.services.common import guarded_write
 
 
@@ -21,7 +23,20 @@ def create_item(session: Session, *, owner: User, item_in: ItemCreate) -> Item:
 
 def get_item(session: Session, *, user: User, item_id: int) -> Item:
     """The item if ``user`` may see it; someone else's item is as missing as a deleted one."""
-    item = item_crud.get(session, item_id)
+    return ensure_visible(item_crud.get(session, item_id), user=user, item_id=item_id)
+
+
+def load_for_token(
+    session: Session, *, claims: TokenClaims, item_id: int
+) -> tuple[User, Item | None]:
+    """The token's user and the item, loaded together in one round trip. The token must still
+    speak for an active account (401/403); whether the item is visible is the caller's next
+    step (``ensure_visible``)."""
+    viewer, item = item_crud.get_with_viewer(session, item_id=item_id, viewer_id=claims.user_id)
+    return auth_service.ensure_token_user(viewer, claims=claims), item
+
+
+def ensure_visible(item: Item | None, *, user: User, item_id: int) -> Item:
     if item is None or (user.role != Role.ADMIN and item.owner_id != user.id):
         raise NotFoundError(f"Item {item_id} not found")
     return item

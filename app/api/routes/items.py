@@ -61,7 +61,7 @@ def list_items(
     ),
     responses={304: {"description": "Not modified"}, **problems(*AUTH_PROBLEMS, 404, 422, 503)},
 )
-def read_item(
+async def read_item(  # async: the item is loaded; nothing here needs a thread
     item: OwnedItem, response: Response, if_none_match: IfNoneMatch = None
 ) -> Item | Response:
     if tagged(item, response, if_none_match):
