@@ -5,6 +5,8 @@ from typing import Any
 from app.core.problems import PROBLEM_MEDIA_TYPE
 from app.schemas.problem import Problem
 
+Responses = dict[int | str, dict[str, Any]]
+
 _DESCRIPTIONS = {
     400: "Malformed request body (invalid JSON)",
     401: "Missing, invalid or expired token (`WWW-Authenticate: Bearer`)",
@@ -15,17 +17,51 @@ _DESCRIPTIONS = {
     413: "Request body larger than `MAX_REQUEST_BODY_BYTES`",
     415: "Request body is not `application/json`",
     422: "Validation failed; `errors` lists each problem as `loc`, `msg`, `type`",
-    429: "Rate limited; retry after `Retry-After` seconds",
+    429: "Rate limited (failed logins, or `RATE_LIMIT_DEFAULT` when on); retry after "
+    "`Retry-After` seconds",
     503: "The database is unavailable; retry after `Retry-After` seconds",
 }
 
 
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def _header(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "required": True, "schema": schema}
+
+
+_RETRY_AFTER = {"Retry-After": _header("Whole seconds to wait", {"type": "integer", "minimum": 1})}
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": _header(
+            '`Bearer`, with `error="invalid_token"` when a token was sent',
+            {"type": "string", "pattern": '^Bearer( error="invalid_token")?$'},
+        )
+    },
+    429: _RETRY_AFTER,
+    503: _RETRY_AFTER,
+}
+
+# Successful responses' headers, merged into the routes' ``responses=``.
+ETAG = {
+    "ETag": _header(
+        "Strong entity tag of the resource's current version",
+        {"type": "string", "pattern": '^"[!#-~]*"$'},
+    )
+}
+LOCATION = {"Location": _header("Path of the created resource", {"type": "string"})}
+CREATED: Responses = {201: {"headers": LOCATION}}
+TAGGED: Responses = {200: {"headers": ETAG}}
+TAGGED_OR_NOT_MODIFIED: Responses = {
+    **TAGGED,
+    304: {"description": "Not modified (no body)", "headers": ETAG},
+}
+
+
+def problems(*statuses: int) -> Responses:
     return {
         status: {
             "model": Problem,
             "description": _DESCRIPTIONS[status],
             "content": {PROBLEM_MEDIA_TYPE: {}},
+            **({"headers": _HEADERS[status]} if status in _HEADERS else {}),
         }
         for status in statuses
     }
@@ -51,5 +87,7 @@ def document_problems_as_problem_json(openapi: dict[str, Any]) -> dict[str, Any]
 
 
 # Every route that reads the database can answer 503; every route with a body 413/415/400.
-BODY_PROBLEMS = (400, 413, 415, 422)
-AUTH_PROBLEMS = (401, 403)
+# Every /api/v1 route uses one of these two, and every one can answer 429 once
+# RATE_LIMIT_DEFAULT is on.
+BODY_PROBLEMS = (400, 413, 415, 422, 429)
+AUTH_PROBLEMS = (401, 403, 429)

@@ -57,7 +57,7 @@ Password = Annotated[
         json_schema_extra={
             "minLength": PASSWORD_MIN_LENGTH,
             "maxLength": BCRYPT_MAX_PASSWORD_BYTES,
-            "pattern": r"^(?=[\s\S]*\d)(?=[\s\S]*[^\W\d_])[^\x00]*$",
+            "pattern": r"^[^\x00]*(?:\d[^\x00]*[^\W\d_]|[^\W\d_][^\x00]*\d)[^\x00]*$",
         },
     ),
     AfterValidator(_check_password),

@@ -4,7 +4,14 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.conditional import IfMatch, IfNoneMatch, not_modified, tagged
 from app.api.deps import CurrentUser, OwnedItem, SessionDep
-from app.api.responses import AUTH_PROBLEMS, BODY_PROBLEMS, problems
+from app.api.responses import (
+    AUTH_PROBLEMS,
+    BODY_PROBLEMS,
+    CREATED,
+    TAGGED,
+    TAGGED_OR_NOT_MODIFIED,
+    problems,
+)
 from app.api.routing import ContractRoute
 from app.models.item import Item
 from app.schemas.item import ItemCreate, ItemRead, ItemUpdate
@@ -20,7 +27,7 @@ router = APIRouter(prefix="/items", tags=["items"], route_class=ContractRoute)
     response_model=ItemRead,
     summary="Create an item",
     description="The caller owns the new item; `owner_id` cannot be sent. `Location` names it.",
-    responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 503),
+    responses={**CREATED, **problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 503)},
 )
 def create_item(
     session: SessionDep,
@@ -59,7 +66,7 @@ def list_items(
         "Someone else's item answers 404, exactly like a missing one. The `ETag` changes with "
         "every change of the item; `If-None-Match` with the current tag answers 304."
     ),
-    responses={304: {"description": "Not modified"}, **problems(*AUTH_PROBLEMS, 404, 422, 503)},
+    responses={**TAGGED_OR_NOT_MODIFIED, **problems(*AUTH_PROBLEMS, 404, 422, 503)},
 )
 async def read_item(  # async: the item is loaded; nothing here needs a thread
     item: OwnedItem, response: Response, if_none_match: IfNoneMatch = None
@@ -77,7 +84,7 @@ async def read_item(  # async: the item is loaded; nothing here needs a thread
         "Omitted fields stay; `description: null` clears it; `title` cannot be null. "
         "Answers the new `ETag`. A stale `If-Match` is 412."
     ),
-    responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 404, 409, 412, 503),
+    responses={**TAGGED, **problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 404, 409, 412, 503)},
 )
 def update_item(
     session: SessionDep,

@@ -5,7 +5,14 @@ from starlette.convertors import StringConvertor, register_url_convertor
 
 from app.api.conditional import IfMatch, IfNoneMatch, not_modified, tagged
 from app.api.deps import AdminUser, ClientAddress, CurrentUser, SessionDep, UserId
-from app.api.responses import AUTH_PROBLEMS, BODY_PROBLEMS, problems
+from app.api.responses import (
+    AUTH_PROBLEMS,
+    BODY_PROBLEMS,
+    CREATED,
+    TAGGED,
+    TAGGED_OR_NOT_MODIFIED,
+    problems,
+)
 from app.api.routing import ContractRoute
 from app.models.user import User
 from app.schemas.page import Page, UserListQuery
@@ -36,7 +43,7 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=ContractRoute)
         "and other unknown fields are rejected (422). A taken email or username (compared "
         "ignoring case) is 409. `Location` names the new user."
     ),
-    responses=problems(*BODY_PROBLEMS, 409, 503),
+    responses={**CREATED, **problems(*BODY_PROBLEMS, 409, 503)},
 )
 def sign_up(session: SessionDep, user_in: UserCreate, request: Request, response: Response) -> User:
     user = user_service.sign_up(session, user_in=user_in)
@@ -49,7 +56,7 @@ def sign_up(session: SessionDep, user_in: UserCreate, request: Request, response
     response_model=UserRead,
     summary="Read my account",
     description="With an `ETag`; `If-None-Match` with the current tag answers 304.",
-    responses={304: {"description": "Not modified"}, **problems(*AUTH_PROBLEMS, 503)},
+    responses={**TAGGED_OR_NOT_MODIFIED, **problems(*AUTH_PROBLEMS, 503)},
 )
 def read_me(
     user: CurrentUser, response: Response, if_none_match: IfNoneMatch = None
@@ -67,7 +74,7 @@ def read_me(
         "Change email, username or full name; omitted fields stay. Taken values: 409. "
         "Answers the new `ETag`; a stale `If-Match` is 412."
     ),
-    responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 409, 412, 503),
+    responses={**TAGGED, **problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 409, 412, 503)},
 )
 def update_me(
     session: SessionDep,
@@ -121,7 +128,7 @@ def list_users(
         "A non-admin asking for any other id gets 403, whether or not it exists. With an "
         "`ETag`; `If-None-Match` with the current tag answers 304."
     ),
-    responses={304: {"description": "Not modified"}, **problems(*AUTH_PROBLEMS, 404, 422, 503)},
+    responses={**TAGGED_OR_NOT_MODIFIED, **problems(*AUTH_PROBLEMS, 404, 422, 503)},
 )
 def read_user(
     session: SessionDep,
@@ -145,7 +152,7 @@ def read_user(
         "revokes the user's tokens). Demoting or deactivating oneself, or the last active "
         "admin, is 409. Answers the new `ETag`; a stale `If-Match` is 412."
     ),
-    responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 404, 409, 412, 503),
+    responses={**TAGGED, **problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 404, 409, 412, 503)},
 )
 def update_user(
     session: SessionDep,
