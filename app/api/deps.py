@@ -32,6 +32,15 @@ async def admit_database_work(request: Request) -> AsyncIterator[None]:
 
 DatabaseAdmission = Depends(admit_database_work, scope="function")
 
+
+async def mark_read_only(request: Request) -> None:
+    request.state.read_only_session = True
+
+
+# For a route that only reads the database whatever its method (login): its session runs in
+# autocommit, so no transaction (on SQLite: no write lock) is held while bcrypt runs.
+ReadOnlySession = Depends(mark_read_only)
+
 # scope="function": the commit runs before the response is sent, so a failed commit is an error
 # response, never a 2xx (plain yield dependencies clean up after the response since 0.118).
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

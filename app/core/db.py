@@ -151,7 +151,9 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     for writes; GET/HEAD sessions are in autocommit mode, so they have nothing to finish and
     are closed right here.
     """
-    read_only = request.method in READ_ONLY_METHODS
+    read_only = request.method in READ_ONLY_METHODS or getattr(
+        request.state, "read_only_session", False
+    )
     session = (ReadOnlySessionLocal if read_only else SessionLocal)()
     try:
         yield session

@@ -29,13 +29,16 @@ DUPLICATE_ACCOUNT = "A user with this email or username already exists"
 
 
 def sign_up(session: Session, *, user_in: UserCreate, role: Role = Role.USER) -> User:
+    # Hash before the first query: on SQLite that query takes the write lock, which no one
+    # should hold through a quarter second of bcrypt.
+    hashed_password = hash_password(user_in.password)
     _ensure_unique(session, email=user_in.email, username=user_in.username)
     with conflict_on_duplicate(DUPLICATE_ACCOUNT):
         return user_crud.create(
             session,
             obj_in=user_in,
             exclude=frozenset({"password"}),
-            hashed_password=hash_password(user_in.password),
+            hashed_password=hashed_password,
             role=role,
         )
 

@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.api.deps import ClientAddress, SessionDep
+from app.api.deps import ClientAddress, ReadOnlySession, SessionDep
 from app.api.responses import problems
 from app.api.routing import ContractRoute
 from app.schemas.token import Token
@@ -14,6 +14,7 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=ContractRoute)
 
 @router.post(
     "/token",
+    dependencies=[ReadOnlySession],
     summary="Log in (OAuth2 password flow)",
     description=(
         "Form fields `username` (the account's email, any case) and `password`. A wrong email "

@@ -1,0 +1,93 @@
+"""The production session dependency: which requests get a transaction, and when it ends."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+
+from app.core import db
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def request(method: str, *, read_only_route: bool = False) -> Request:
+    scope = {"type": "http", "method": method, "path": "/", "headers": [], "state": {}}
+    built = Request(scope)
+    if read_only_route:
+        built.state.read_only_session = True
+    return built
+
+
+async def enter(
+    method: str, *, read_only_route: bool = False
+) -> tuple[AsyncIterator[Session], Session]:
+    dependency = db.get_session(request(method, read_only_route=read_only_route))
+    return dependency, await anext(dependency)
+
+
+def isolation(session: Session) -> str | None:
+    return session.get_bind().get_execution_options().get("isolation_level")
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_reads_get_an_autocommit_session(method: str) -> None:
+    dependency, session = await enter(method)
+
+    assert isolation(session) == "AUTOCOMMIT"
+    await dependency.aclose()
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH", "DELETE"])
+async def test_writes_get_a_transaction(method: str) -> None:
+    dependency, session = await enter(method)
+
+    assert isolation(session) is None
+    await dependency.aclose()
+
+
+async def test_a_route_may_ask_for_a_read_only_session() -> None:
+    dependency, session = await enter("POST", read_only_route=True)
+
+    assert isolation(session) == "AUTOCOMMIT"
+    await dependency.aclose()
+
+
+async def test_a_write_commits_when_the_request_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    dependency, session = await enter("POST")
+    commits: list[Session] = []
+    monkeypatch.setattr(session, "commit", lambda: commits.append(session))
+
+    with pytest.raises(StopAsyncIteration):
+        await anext(dependency)
+
+    assert commits == [session]
+
+
+async def test_a_write_rolls_back_when_the_request_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    dependency, session = await enter("POST")
+    rollbacks: list[Session] = []
+    monkeypatch.setattr(session, "rollback", lambda: rollbacks.append(session))
+    monkeypatch.setattr(session, "commit", lambda: pytest.fail("committed a failed request"))
+
+    with pytest.raises(RuntimeError):
+        await dependency.athrow(RuntimeError("boom"))
+
+    assert rollbacks == [session]
+
+
+async def test_a_failing_commit_reaches_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    dependency, session = await enter("PATCH")
+
+    def fail() -> None:
+        raise RuntimeError("commit failed")
+
+    monkeypatch.setattr(session, "commit", fail)
+
+    with pytest.raises(RuntimeError, match="commit failed"):
+        await anext(dependency)
