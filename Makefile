@@ -39,6 +39,14 @@ lint: install
 	$(VENV)/hadolint Dockerfile
 	$(VENV)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 
+.PHONY: bench
+# Load benchmark (bench/README.md): app vs baselines under wrk, on SQLite and PostgreSQL.
+# Installs wrk from Debian's packages when it is missing and we are root.
+bench: install
+	@command -v wrk >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] \
+		|| apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }
+	$(VENV)/python -m bench.run
+
 fmt: install
 	$(VENV)/ruff check --fix .
 	$(VENV)/ruff format .

@@ -1,0 +1,1 @@
+"""Load benchmark of the service against minimal baselines (bench/README.md)."""
