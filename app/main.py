@@ -6,7 +6,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app.api.docs import install_docs
 from app.api.lifespan import lifespan
 from app.api.responses import document_problems_as_problem_json
-from app.api.router import api_router
+from app.api.router import include_api
 from app.api.routes import health, metrics
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    app.include_router(api_router)
+    include_api(app)
     install_docs(app)
 
     def openapi() -> dict[str, Any]:
