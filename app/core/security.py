@@ -1,5 +1,6 @@
 """Password hashing (bcrypt through passlib) and access tokens (JWT through python-jose)."""
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -15,6 +16,7 @@ BCRYPT_MAX_PASSWORD_BYTES = 72
 # Far beyond any real token; refuses garbage before it reaches the decoder.
 MAX_TOKEN_LENGTH = 4096
 MAX_USER_ID = 2**31 - 1
+VERIFIED_TOKEN_CACHE_SIZE = 4096
 
 
 @lru_cache
@@ -93,18 +95,41 @@ def create_access_token(
 
 
 def decode_access_token(token: str, *, settings: Settings | None = None) -> TokenClaims:
-    """Verify signature (pinned algorithm), ``exp``, ``iat``, ``type`` and shape of ``sub``.
+    """Verify signature (pinned algorithm), ``exp``, ``nbf``, ``iat``, ``type`` and ``sub``.
 
-    Raises ``ValueError`` for anything that is not a valid access token of ours.
+    Raises ``ValueError`` for anything that is not a valid access token of ours. A token string
+    always verifies the same way under the same key, so a successful verification is kept
+    (bounded, per process) and only the clock-dependent claims are checked again on each use;
+    failures are never kept.
     """
     settings = settings or get_settings()
     if len(token) > MAX_TOKEN_LENGTH:
         raise ValueError("token too long")
+    verified = _verify(token, settings.secret_key, settings.JWT_ALGORITHM)
+    now = _now()
+    if now > verified.expires_at or (verified.not_before is not None and now < verified.not_before):
+        raise ValueError("invalid token")
+    return verified.claims
+
+
+@dataclass(frozen=True, slots=True)
+class _VerifiedToken:
+    claims: TokenClaims
+    expires_at: float
+    not_before: float | None
+
+
+def _now() -> float:
+    return time.time()
+
+
+@lru_cache(maxsize=VERIFIED_TOKEN_CACHE_SIZE)
+def _verify(token: str, key: str, algorithm: str) -> _VerifiedToken:
     try:
         claims = jwt.decode(
             token,
-            settings.secret_key,
-            algorithms=[settings.JWT_ALGORITHM],
+            key,
+            algorithms=[algorithm],
             options={"require_exp": True, "require_iat": True, "require_sub": True},
         )
     except (JWTError, ValueError, TypeError, KeyError, UnicodeError) as exc:
@@ -119,4 +144,9 @@ def decode_access_token(token: str, *, settings: Settings | None = None) -> Toke
     user_id = int(subject)
     if not 1 <= user_id <= MAX_USER_ID:
         raise ValueError("subject out of range")
-    return TokenClaims(user_id=user_id, token_version=version)
+    not_before = claims.get("nbf")
+    return _VerifiedToken(
+        claims=TokenClaims(user_id=user_id, token_version=version),
+        expires_at=float(claims["exp"]),
+        not_before=float(not_before) if not_before is not None else None,
+    )
