@@ -16,6 +16,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.config import service_variables
 from bench.procs import (
     children,
     children_cpu_ticks,
@@ -44,38 +45,7 @@ _ERROR_LEVELS = frozenset({"error", "critical"})
 
 # What the app, gunicorn.conf.py and the baseline read: servers get exactly the values set
 # here, never one leaking from the shell that runs the benchmark.
-_SERVER_VARIABLES = frozenset(
-    {
-        "ENVIRONMENT",
-        "DATABASE_URL",
-        "SECRET_KEY",
-        "JWT_ALGORITHM",
-        "ACCESS_TOKEN_EXPIRE_MINUTES",
-        "FIRST_SUPERUSER_EMAIL",
-        "FIRST_SUPERUSER_PASSWORD",
-        "BACKEND_CORS_ORIGINS",
-        "REDIS_URL",
-        "RATE_LIMIT_LOGIN",
-        "RATE_LIMIT_DEFAULT",
-        "FORWARDED_ALLOW_IPS",
-        "MAX_REQUEST_BODY_BYTES",
-        "BCRYPT_ROUNDS",
-        "DB_POOL_SIZE",
-        "LOG_LEVEL",
-        "LOG_FORMAT",
-        "BIND",
-        "WEB_CONCURRENCY",
-        "GUNICORN_TIMEOUT",
-        "GUNICORN_GRACEFUL_TIMEOUT",
-        "GUNICORN_KEEPALIVE",
-        "GUNICORN_MAX_REQUESTS",
-        "GUNICORN_MAX_REQUESTS_JITTER",
-        "GUNICORN_CMD_ARGS",
-        "PROMETHEUS_MULTIPROC_DIR",
-        "XDG_RUNTIME_DIR",
-        "PYTHONPATH",
-    }
-)
+_SERVER_VARIABLES = service_variables() | {"XDG_RUNTIME_DIR", "PYTHONPATH"}
 
 
 class ServerError(RuntimeError):

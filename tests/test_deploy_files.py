@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from app.core.config import Settings
+from app.core.config import SERVER_VARIABLES, Settings, service_variables
 
 ROOT = Path(__file__).resolve().parents[1]
 GUNICORN_COMMAND = ["gunicorn", "-c", "gunicorn.conf.py", "app.main:app"]
@@ -16,6 +16,12 @@ def gunicorn_variables() -> set[str]:
     return set(
         re.findall(r'os\.environ\.get\("([A-Z_]+)"', (ROOT / "gunicorn.conf.py").read_text())
     )
+
+
+def test_the_server_variables_are_the_ones_gunicorn_conf_reads() -> None:
+    read = gunicorn_variables() - set(Settings.model_fields)
+
+    assert read <= SERVER_VARIABLES, read - SERVER_VARIABLES
 
 
 def test_the_image_runs_the_tested_server_command() -> None:
@@ -37,7 +43,7 @@ def test_the_image_migrates_before_serving() -> None:
 
 def test_compose_sets_only_variables_the_service_reads() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    known = set(Settings.model_fields) | gunicorn_variables()
+    known = service_variables()
 
     app_environment = set(compose["services"]["app"]["environment"])
 

@@ -135,6 +135,29 @@ def _load_or_create_development_key() -> str:
     return key
 
 
+# Read by gunicorn.conf.py (and Gunicorn itself) rather than by Settings.
+SERVER_VARIABLES = frozenset(
+    {
+        "BIND",
+        "WEB_CONCURRENCY",
+        "GUNICORN_TIMEOUT",
+        "GUNICORN_GRACEFUL_TIMEOUT",
+        "GUNICORN_KEEPALIVE",
+        "GUNICORN_MAX_REQUESTS",
+        "GUNICORN_MAX_REQUESTS_JITTER",
+        "GUNICORN_CONTROL_SOCKET",
+        "GUNICORN_CMD_ARGS",
+        "PROMETHEUS_MULTIPROC_DIR",
+    }
+)
+
+
+def service_variables() -> frozenset[str]:
+    """Every environment variable that changes how the service runs: its settings and the
+    server's. Harnesses that start the server clear these so nothing leaks in from outside."""
+    return frozenset(Settings.model_fields) | SERVER_VARIABLES
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

@@ -27,6 +27,7 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from app.core.config import service_variables
 from tests.conftest import require_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,37 +45,7 @@ STARTUP_COMPLETE = "Application startup complete."
 
 # Everything the app, gunicorn.conf.py or the parent test suite reads: the server gets exactly
 # what the harness and the test set, never a value leaking from the test process.
-_SERVER_VARIABLES = frozenset(
-    {
-        "ENVIRONMENT",
-        "DATABASE_URL",
-        "SECRET_KEY",
-        "JWT_ALGORITHM",
-        "ACCESS_TOKEN_EXPIRE_MINUTES",
-        "FIRST_SUPERUSER_EMAIL",
-        "FIRST_SUPERUSER_PASSWORD",
-        "BACKEND_CORS_ORIGINS",
-        "REDIS_URL",
-        "RATE_LIMIT_LOGIN",
-        "RATE_LIMIT_DEFAULT",
-        "FORWARDED_ALLOW_IPS",
-        "MAX_REQUEST_BODY_BYTES",
-        "BCRYPT_ROUNDS",
-        "DB_POOL_SIZE",
-        "LOG_LEVEL",
-        "LOG_FORMAT",
-        "BIND",
-        "WEB_CONCURRENCY",
-        "GUNICORN_TIMEOUT",
-        "GUNICORN_GRACEFUL_TIMEOUT",
-        "GUNICORN_KEEPALIVE",
-        "GUNICORN_MAX_REQUESTS",
-        "GUNICORN_MAX_REQUESTS_JITTER",
-        "GUNICORN_CMD_ARGS",
-        "PROMETHEUS_MULTIPROC_DIR",
-        "XDG_RUNTIME_DIR",
-    }
-)
+_SERVER_VARIABLES = service_variables() | {"XDG_RUNTIME_DIR"}
 
 
 def free_port() -> int:
