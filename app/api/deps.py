@@ -12,7 +12,7 @@ from app.core.config import get_settings
 from app.core.db import get_session
 from app.core.errors import AuthenticationError, PermissionDeniedError
 from app.core.roles import Role
-from app.core.security import MAX_USER_ID, TokenClaims, decode_access_token
+from app.core.security import TokenClaims, decode_access_token
 from app.models.item import Item
 from app.models.user import User
 from app.services import auth as auth_service
@@ -87,8 +87,9 @@ async def get_client_address(request: Request) -> str:
 
 ClientAddress = Annotated[str, Depends(get_client_address)]
 
-ItemId = Annotated[int, Path(ge=1, le=MAX_USER_ID, description="Item id", examples=[1])]
-UserId = Annotated[int, Path(ge=1, le=MAX_USER_ID, description="User id", examples=[1])]
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns (larger ones could overflow SQLite)
+ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="Item id", examples=[1])]
+UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="User id", examples=[1])]
 
 
 def get_owned_item(
