@@ -95,6 +95,27 @@ def test_hsts_is_sent_over_tls() -> None:
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
+def import_app_in_production(tmp_path: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
+    """Import the app in a fresh interpreter with safe production settings plus ``overrides``."""
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": "a-production-secret-key-of-forty-characters!",
+        "BCRYPT_ROUNDS": "12",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/prod.db",
+        **overrides,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "import app.main"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -106,46 +127,13 @@ def test_hsts_is_sent_over_tls() -> None:
 def test_production_refuses_to_start_with_unsafe_settings(
     overrides: dict[str, str], message: str, tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        "ENVIRONMENT": "production",
-        "SECRET_KEY": "a-production-secret-key-of-forty-characters!",
-        "BCRYPT_ROUNDS": "12",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/prod.db",
-        **overrides,
-    }
-
-    result = subprocess.run(
-        [sys.executable, "-c", "import app.main"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = import_app_in_production(tmp_path, **overrides)
 
     assert result.returncode != 0
     assert message in result.stderr
 
 
 def test_production_starts_with_safe_settings(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "ENVIRONMENT": "production",
-        "SECRET_KEY": "a-production-secret-key-of-forty-characters!",
-        "BCRYPT_ROUNDS": "12",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/prod.db",
-    }
-
-    result = subprocess.run(
-        [sys.executable, "-c", "import app.main"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = import_app_in_production(tmp_path)
 
     assert result.returncode == 0, result.stderr
