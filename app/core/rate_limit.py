@@ -37,10 +37,6 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._skip_until = 0.0
 
-    @property
-    def shared(self) -> bool:
-        return not isinstance(self.storage, MemoryStorage)
-
     def retry_after(self, item: RateLimitItem, *key: str) -> int | None:
         """Seconds until one more hit fits the budget, or ``None`` if it fits now."""
 

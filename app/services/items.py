@@ -21,11 +21,6 @@ def create_item(session: Session, *, owner: User, item_in: ItemCreate) -> Item:
     return item_crud.create(session, obj_in=item_in, owner_id=owner.id)
 
 
-def get_item(session: Session, *, user: User, item_id: int) -> Item:
-    """The item if ``user`` may see it; someone else's item is as missing as a deleted one."""
-    return ensure_visible(item_crud.get(session, item_id), user=user, item_id=item_id)
-
-
 def load_for_token(
     session: Session, *, claims: TokenClaims, item_id: int
 ) -> tuple[User, Item | None]:
@@ -37,6 +32,7 @@ def load_for_token(
 
 
 def ensure_visible(item: Item | None, *, user: User, item_id: int) -> Item:
+    """The item if ``user`` may see it; someone else's item is as missing as a deleted one."""
     if item is None or (user.role != Role.ADMIN and item.owner_id != user.id):
         raise NotFoundError(f"Item {item_id} not found")
     return item

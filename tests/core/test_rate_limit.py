@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from limits import parse
-from limits.storage import MemoryStorage, RedisStorage
+from limits.storage import RedisStorage
 
 from app.core import rate_limit
 from app.core.rate_limit import REDIS_TIMEOUT_S, RateLimiter
@@ -113,13 +113,6 @@ def test_the_limiter_recovers_when_redis_comes_back(
     assert during_outage is None  # fail open
     assert after[0] is None  # the restarted Redis (no persistence) starts a fresh count
     assert after[1] is not None  # and enforces it again: the client reconnected by itself
-
-
-def test_the_in_process_store_is_not_shared() -> None:
-    limiter = RateLimiter(MemoryStorage())
-
-    assert not limiter.shared
-    assert redis_limiter().shared
 
 
 class PrivateRedis:

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFoundError, PermissionDeniedError
+from app.core.security import TokenClaims
 from app.models import Item, User
 from app.schemas.item import ItemCreate, ItemUpdate
 from app.schemas.page import ItemListQuery
@@ -24,22 +25,23 @@ def stranger(session: Session) -> User:
     return make_user(session)
 
 
-@pytest.fixture
-def admin(session: Session) -> User:
-    return make_user(session, role="admin")
-
-
 def ids(items: Iterable[Item]) -> set[int]:
     return {item.id for item in items}
 
 
-# --- get_item -------------------------------------------------------------------------------
+# --- load_for_token + ensure_visible (how a route gets an item) -----------------------------
+
+
+def get_item(session: Session, *, user: User, item_id: int) -> Item:
+    claims = TokenClaims(user_id=user.id, token_version=user.token_version)
+    viewer, item = item_service.load_for_token(session, claims=claims, item_id=item_id)
+    return item_service.ensure_visible(item, user=viewer, item_id=item_id)
 
 
 def test_get_item_returns_the_owners_item(session: Session, owner: User) -> None:
     item = make_item(session, owner=owner)
 
-    found = item_service.get_item(session, user=owner, item_id=item.id)
+    found = get_item(session, user=owner, item_id=item.id)
 
     assert found is item
 
@@ -49,7 +51,7 @@ def test_get_item_lets_an_admin_see_anyones_item(
 ) -> None:
     item = make_item(session, owner=owner)
 
-    found = item_service.get_item(session, user=admin, item_id=item.id)
+    found = get_item(session, user=admin, item_id=item.id)
 
     assert found is item
 
@@ -60,21 +62,21 @@ def test_get_item_hides_someone_elses_item_as_not_found(
     item = make_item(session, owner=owner)
 
     with pytest.raises(NotFoundError) as raised:
-        item_service.get_item(session, user=stranger, item_id=item.id)
+        get_item(session, user=stranger, item_id=item.id)
 
     assert raised.value.detail == f"Item {item.id} not found"
 
 
 def test_get_item_missing_raises_not_found(session: Session, owner: User) -> None:
     with pytest.raises(NotFoundError) as raised:
-        item_service.get_item(session, user=owner, item_id=2**31 - 1)
+        get_item(session, user=owner, item_id=2**31 - 1)
 
     assert raised.value.detail == f"Item {2**31 - 1} not found"
 
 
 def test_get_item_missing_for_admin_raises_not_found(session: Session, admin: User) -> None:
     with pytest.raises(NotFoundError):
-        item_service.get_item(session, user=admin, item_id=2**31 - 1)
+        get_item(session, user=admin, item_id=2**31 - 1)
 
 
 # --- list_items -----------------------------------------------------------------------------
@@ -179,4 +181,4 @@ def test_delete_item_removes_it(session: Session, owner: User) -> None:
 
     assert session.scalars(select(Item).where(Item.id == item_id)).first() is None
     with pytest.raises(NotFoundError):
-        item_service.get_item(session, user=owner, item_id=item_id)
+        get_item(session, user=owner, item_id=item_id)
