@@ -1,0 +1,80 @@
+"""The engine's transaction handling on each backend: read sessions hold no transaction, and a
+pooled connection always comes back ready for a real one."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core import db
+from app.models import User
+
+
+@pytest.fixture
+def single_connection_engine(engine: Engine) -> Iterator[Engine]:
+    """The backend's database behind a pool of one connection, so every session reuses it."""
+    url = engine.url.render_as_string(hide_password=False)
+    single = db.create_db_engine(url, pool_size=1, max_overflow=0)
+    yield single
+    single.dispose()
+
+
+def in_transaction(session: Session) -> bool:
+    dbapi_connection: Any = session.connection().connection.dbapi_connection
+    if hasattr(dbapi_connection, "in_transaction"):  # sqlite3
+        return bool(dbapi_connection.in_transaction)
+    import psycopg2.extensions
+
+    return bool(
+        dbapi_connection.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    )
+
+
+def read_sessions(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine.execution_options(**{db.AUTOCOMMIT_OPTION: True}))
+
+
+def test_a_read_session_holds_no_transaction(single_connection_engine: Engine) -> None:
+    with read_sessions(single_connection_engine)() as session:
+        session.execute(text("SELECT 1"))
+
+        assert not in_transaction(session)
+
+
+def test_a_write_session_after_a_read_gets_a_transaction(
+    single_connection_engine: Engine,
+) -> None:
+    with read_sessions(single_connection_engine)() as session:
+        session.execute(text("SELECT 1"))
+
+    with Session(single_connection_engine) as session:
+        session.execute(text("SELECT 1"))
+
+        assert in_transaction(session)
+
+
+def test_a_write_after_a_read_is_rolled_back_whole(single_connection_engine: Engine) -> None:
+    with read_sessions(single_connection_engine)() as session:
+        session.execute(text("SELECT 1"))
+    with Session(single_connection_engine) as session:
+        session.add(User(email="rolled@example.com", username="rolled", hashed_password="x"))
+        session.flush()
+        session.rollback()
+
+    with read_sessions(single_connection_engine)() as session:
+        count = session.scalar(text("SELECT count(*) FROM users WHERE username = 'rolled'"))
+
+    assert count == 0
+
+
+def test_a_pinged_idle_connection_serves_a_read_session(
+    single_connection_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every checkout counts as idle, so the (PostgreSQL) ping runs before the session starts.
+    monkeypatch.setattr(db, "IDLE_PING_AFTER_S", 0.0)
+    for _ in range(2):
+        with read_sessions(single_connection_engine)() as session:
+            assert session.scalar(text("SELECT 1")) == 1
+            assert not in_transaction(session)
