@@ -1,14 +1,14 @@
 """Typed dependency aliases: route signatures name what they need, not how it is made."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.requests import HTTPConnection
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from app.core.config import get_settings
+from app.api.routing import database_admission
 from app.core.db import get_session
 from app.core.errors import AuthenticationError, PermissionDeniedError
 from app.core.roles import Role
@@ -20,13 +20,9 @@ from app.services import items as item_service
 
 
 async def admit_database_work(request: Request) -> AsyncIterator[None]:
-    """Wait (on the event loop, holding no thread) until fewer than DB_POOL_SIZE requests of
-    this worker hold a database session. Past this point a request always finds a pooled
-    connection, so load makes requests queue instead of failing with pool time-outs."""
-    slots: asyncio.Semaphore | None = getattr(request.app.state, "database_slots", None)
-    if slots is None:
-        slots = request.app.state.database_slots = asyncio.Semaphore(get_settings().DB_POOL_SIZE)
-    async with slots:
+    """Admission (see ``app.api.routing.database_admission``) for a route outside the API
+    routers, whose route class already admits every request."""
+    async with database_admission(request):
         yield
 
 
@@ -45,26 +41,32 @@ ReadOnlySession = Depends(mark_read_only)
 # response, never a 2xx (plain yield dependencies clean up after the response since 0.118).
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+class BearerTokenClaims(OAuth2PasswordBearer):
+    """The verified claims of the request's bearer token (also OpenAPI's security scheme).
+
+    One async dependency: decoding is CPU-only and cheap, so it runs on the event loop, and
+    FastAPI solves one dependency instead of the scheme plus a decoder.
+    """
+
+    async def __call__(self, request: HTTPConnection) -> TokenClaims:  # type: ignore[override]
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationError("Not authenticated")
+        try:
+            claims = decode_access_token(token)
+        except ValueError:
+            raise AuthenticationError("Invalid or expired token", token_sent=True) from None
+        request.state.user_id = claims.user_id  # for the access log
+        return claims
 
 
-async def get_token_claims(token: Annotated[str | None, Depends(oauth2_scheme)]) -> TokenClaims:
-    # async: decoding is CPU-only and cheap, so it runs on the event loop, not in a thread.
-    if not token:
-        raise AuthenticationError("Not authenticated")
-    try:
-        return decode_access_token(token)
-    except ValueError:
-        raise AuthenticationError("Invalid or expired token", token_sent=True) from None
+bearer_token_claims = BearerTokenClaims(tokenUrl="/api/v1/auth/token", auto_error=False)
+TokenClaimsDep = Annotated[TokenClaims, Depends(bearer_token_claims)]
 
 
-TokenClaimsDep = Annotated[TokenClaims, Depends(get_token_claims)]
-
-
-def get_current_user(request: Request, session: SessionDep, claims: TokenClaimsDep) -> User:
-    user = auth_service.get_token_user(session, claims=claims)
-    request.state.user_id = user.id  # for the access log
-    return user
+def get_current_user(session: SessionDep, claims: TokenClaimsDep) -> User:
+    return auth_service.get_token_user(session, claims=claims)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -92,12 +94,9 @@ ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="Item id", examples=[1
 UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="User id", examples=[1])]
 
 
-def get_owned_item(
-    request: Request, item_id: ItemId, session: SessionDep, claims: TokenClaimsDep
-) -> Item:
+def get_owned_item(item_id: ItemId, session: SessionDep, claims: TokenClaimsDep) -> Item:
     # The caller and the item in one statement and one thread hop (not CurrentUser + a load).
     user, item = item_service.load_for_token(session, claims=claims, item_id=item_id)
-    request.state.user_id = user.id  # for the access log, 404s included
     return item_service.ensure_visible(item, user=user, item_id=item_id)
 
 

@@ -2,16 +2,22 @@
 (so unknown paths stay 404 and wrong methods 405) and before the body is read or anyone is
 authenticated, giving the contract's order 429, 413, 415, 400, 401."""
 
-from collections.abc import Callable, Coroutine
+import asyncio
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
 from fastapi import params as fastapi_params
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
 from starlette.types import Message
 
 from app.core.config import get_settings
+from app.core.db import commit_in_this_thread
 from app.core.errors import RateLimitedError
 from app.core.rate_limit import get_rate_limiter, parse_limit
 from app.core.security import decode_access_token
@@ -83,9 +89,55 @@ async def enforce_request_budget(request: Request) -> None:
         await run_in_threadpool(_consume_request_budget, request, rate)
 
 
+@asynccontextmanager
+async def database_admission(request: Request) -> AsyncIterator[None]:
+    """Wait (on the event loop, holding no thread) until fewer than DB_POOL_SIZE requests of
+    this worker hold a database session. Past this point a request always finds a pooled
+    connection, so load makes requests queue instead of failing with pool time-outs."""
+    slots: asyncio.Semaphore | None = getattr(request.app.state, "database_slots", None)
+    if slots is None:
+        slots = request.app.state.database_slots = asyncio.Semaphore(get_settings().DB_POOL_SIZE)
+    async with slots:
+        yield
+
+
+def _in_one_thread_hop(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """A sync endpoint as a coroutine that runs it, then commits its session, in one
+    thread-pool call. Left sync, FastAPI would hop to a thread for the endpoint, again to
+    validate its return value and again (in get_session) to commit; each hop costs about as
+    much CPU as a query. The return value is then validated on the event loop, as for async
+    endpoints (CPU-only work)."""
+
+    def run_and_commit(values: dict[str, Any]) -> Any:
+        result = endpoint(**values)
+        for value in values.values():
+            if isinstance(value, Session):
+                commit_in_this_thread(value)
+        return result
+
+    @functools.wraps(endpoint)
+    async def endpoint_in_thread(**values: Any) -> Any:
+        return await run_in_threadpool(run_and_commit, values)
+
+    return endpoint_in_thread
+
+
 class ContractRoute(APIRoute):
+    """Every API route: checks in the contract's order, then database admission around the
+    dependencies, the endpoint and the commit (a queued request holds no session yet)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _in_one_thread_hop(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+        route_handler = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            async with database_admission(request):
+                return await route_handler(request)
+
         reads_body = self.body_field is not None
         is_form = self.body_field is not None and isinstance(
             self.body_field.field_info, fastapi_params.Form

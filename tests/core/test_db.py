@@ -60,6 +60,7 @@ async def test_a_route_may_ask_for_a_read_only_session() -> None:
 
 async def test_a_write_commits_when_the_request_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:
     dependency, session = await enter("POST")
+    session.begin()  # the request used its session
     commits: list[Session] = []
     monkeypatch.setattr(session, "commit", lambda: commits.append(session))
 
@@ -81,8 +82,23 @@ async def test_a_write_rolls_back_when_the_request_fails(monkeypatch: pytest.Mon
     assert rollbacks == [session]
 
 
+async def test_a_write_committed_by_its_endpoint_is_not_committed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dependency, session = await enter("POST")
+    session.begin()
+    db.commit_in_this_thread(session)
+    monkeypatch.setattr(session, "commit", lambda: pytest.fail("committed twice"))
+
+    with pytest.raises(StopAsyncIteration):
+        await anext(dependency)
+
+    assert not session.in_transaction()
+
+
 async def test_a_failing_commit_reaches_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     dependency, session = await enter("PATCH")
+    session.begin()
 
     def fail() -> None:
         raise RuntimeError("commit failed")
