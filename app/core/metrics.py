@@ -6,6 +6,7 @@ it (a single Uvicorn, tests) the process's own registry is served.
 """
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 # prometheus_client refuses a multiprocess directory that does not exist; Gunicorn creates it,
@@ -49,10 +50,16 @@ DB_POOL_CHECKED_OUT = Gauge(
 )
 
 
-def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+@lru_cache(maxsize=4096)  # bounded label sets: route templates (not paths) x methods x statuses
+def _request_series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
     labels = (method, route, str(status))
-    REQUESTS.labels(*labels).inc()
-    REQUEST_DURATION.labels(*labels).observe(seconds)
+    return REQUESTS.labels(*labels), REQUEST_DURATION.labels(*labels)
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    requests, duration = _request_series(method, route, status)
+    requests.inc()
+    duration.observe(seconds)
 
 
 def render_latest() -> bytes:

@@ -6,9 +6,9 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from http import HTTPStatus
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.metrics import IN_FLIGHT, UNMATCHED_ROUTE, observe_request
@@ -29,10 +29,16 @@ _DOCS_CSP = (
 _HSTS = "max-age=63072000; includeSubDomains"
 
 
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode()
+
+
 def _request_id(scope: Scope) -> str:
-    sent = Headers(scope=scope).get(REQUEST_ID_HEADER)
-    if sent is not None and _SANE_REQUEST_ID.match(sent):
-        return sent
+    for name, value in scope["headers"]:  # ASGI header names are lower-case
+        if name == _REQUEST_ID_KEY:
+            sent: str = value.decode("latin-1")
+            if _SANE_REQUEST_ID.match(sent):
+                return sent
+            break
     return uuid.uuid4().hex
 
 
@@ -59,9 +65,11 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers[REQUEST_ID_HEADER] = request_id
-                _add_security_headers(headers, https=scope.get("scheme") == "https")
+                message["headers"] = _with_context_headers(
+                    message.get("headers", ()),
+                    request_id=request_id,
+                    https=scope.get("scheme") == "https",
+                )
             await send(message)
 
         IN_FLIGHT.inc()
@@ -98,11 +106,16 @@ def _record(scope: Scope, status: int, seconds: float, request_id: str) -> None:
     observe_request(method, route, status, seconds)
     if access_logger.isEnabledFor(logging.INFO):
         client = scope.get("client")
-        access_logger.info(
+        # makeRecord + handle is logger.info() without findCaller's stack walk (the access
+        # line has no use for a source line): a measurable share of a request's CPU.
+        record = access_logger.makeRecord(
+            access_logger.name,
+            logging.INFO,
+            "",
+            0,
             "%s %s %d",
-            method,
-            scope.get("path", ""),
-            status,
+            (method, scope.get("path", ""), status),
+            None,
             extra={
                 "request_id": request_id,
                 "method": method,
@@ -113,19 +126,36 @@ def _record(scope: Scope, status: int, seconds: float, request_id: str) -> None:
                 "user_id": scope["state"].get("user_id"),
             },
         )
+        access_logger.handle(record)
 
 
-def _add_security_headers(headers: MutableHeaders, *, https: bool) -> None:
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("X-Frame-Options", "DENY")
-    content_type = headers.get("content-type", "")
-    if content_type.startswith("text/html"):
-        headers.setdefault("Content-Security-Policy", _DOCS_CSP)
-    else:
-        headers.setdefault("Content-Security-Policy", _JSON_CSP)
-    if https:
-        headers.setdefault("Strict-Transport-Security", _HSTS)
+_SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+_CSP = b"content-security-policy"
+_HSTS_HEADER = (b"strict-transport-security", _HSTS.encode())
+
+
+def _with_context_headers(
+    raw: Iterable[tuple[bytes, bytes]], *, request_id: str, https: bool
+) -> list[tuple[bytes, bytes]]:
+    """The response's headers plus the request id and the security headers it does not set
+    itself (the docs set none; a JSON response's CSP forbids everything)."""
+    headers = [(name, value) for name, value in raw if name.lower() != _REQUEST_ID_KEY]
+    names = {name.lower() for name, _ in headers}
+    headers.append((_REQUEST_ID_KEY, request_id.encode("latin-1")))
+    headers.extend(header for header in _SECURITY_HEADERS if header[0] not in names)
+    if _CSP not in names:
+        html = any(
+            name.lower() == b"content-type" and value.startswith(b"text/html")
+            for name, value in headers
+        )
+        headers.append((_CSP, (_DOCS_CSP if html else _JSON_CSP).encode()))
+    if https and _HSTS_HEADER[0] not in names:
+        headers.append(_HSTS_HEADER)
+    return headers
 
 
 async def _send_internal_error(scope: Scope, send: Send, request_id: str) -> None:

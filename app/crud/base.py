@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.models.base import Base
@@ -14,6 +14,8 @@ from app.schemas.page import SortKey
 ModelT = TypeVar("ModelT", bound=Base)
 CreateT = TypeVar("CreateT", bound=BaseModel)
 UpdateT = TypeVar("UpdateT", bound=BaseModel)
+# Filter names and sort keys come from whitelists, so shapes are few; the bound is for safety.
+MAX_PREBUILT_PAGE_STATEMENTS = 256
 
 
 class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
@@ -35,6 +37,9 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         self.search_columns = tuple(search_columns)
         # Built once: constructing a select() per call costs more than running the cached SQL.
         self._get_by_id = select(model).where(model.id == bindparam("id"))
+        self._page_statements: dict[
+            tuple[tuple[str, ...], tuple[SortKey, ...]], Select[ModelT, int]
+        ] = {}
 
     def get(self, session: Session, id: int) -> ModelT | None:
         return session.execute(self._get_by_id, {"id": id}).scalar_one_or_none()
@@ -50,20 +55,47 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         limit: int = 100,
     ) -> tuple[Sequence[ModelT], int]:
         """One page of rows and the total matching the filters (``None`` values are ignored)."""
-        conditions = self._conditions(filters or {}, search)
-        total_column = func.count().over().label("total")
-        stmt = (
-            select(self.model, total_column)
-            .where(*conditions)
-            .order_by(*self._order_by(sort))
-            .offset(offset)
-            .limit(limit)
-        )
-        rows = session.execute(stmt).all()
+        active = {name: value for name, value in (filters or {}).items() if value is not None}
+        params: dict[str, object] = {f"filter_{name}": value for name, value in active.items()}
+        params.update(offset=offset, limit=limit)
+        if search:
+            stmt = self._page_statement(tuple(active), tuple(sort), search=search)
+        else:
+            # Built once per shape (filters and order), run with bound values.
+            stmt = self._prebuilt_page_statement(tuple(active), tuple(sort))
+        rows = session.execute(stmt, params).all()
         if rows:
             return [row[0] for row in rows], int(rows[0].total)
         # Past the last page the window has no row to report the total on.
         return [], self.count(session, filters=filters, search=search) if offset else 0
+
+    def _page_statement(
+        self, filter_names: tuple[str, ...], sort: tuple[SortKey, ...], *, search: str | None
+    ) -> Select[ModelT, int]:
+        conditions: list[ColumnElement[bool]] = [
+            getattr(self.model, name) == bindparam(f"filter_{name}") for name in filter_names
+        ]
+        if search:
+            conditions.append(self._search_condition(search))
+        total_column = func.count().over().label("total")
+        return (
+            select(self.model, total_column)
+            .where(*conditions)
+            .order_by(*self._order_by(sort))
+            .offset(bindparam("offset"))
+            .limit(bindparam("limit"))
+        )
+
+    def _prebuilt_page_statement(
+        self, filter_names: tuple[str, ...], sort: tuple[SortKey, ...]
+    ) -> Select[ModelT, int]:
+        key = (filter_names, sort)
+        stmt = self._page_statements.get(key)
+        if stmt is None:
+            stmt = self._page_statement(filter_names, sort, search=None)
+            if len(self._page_statements) < MAX_PREBUILT_PAGE_STATEMENTS:
+                self._page_statements[key] = stmt
+        return stmt
 
     def count(
         self,
@@ -121,10 +153,11 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
             if value is not None
         ]
         if search:
-            conditions.append(
-                or_(*(column.icontains(search, autoescape=True) for column in self.search_columns))
-            )
+            conditions.append(self._search_condition(search))
         return conditions
+
+    def _search_condition(self, search: str) -> ColumnElement[bool]:
+        return or_(*(column.icontains(search, autoescape=True) for column in self.search_columns))
 
     def _order_by(self, sort: Sequence[SortKey]) -> list[ColumnElement[Any]]:
         order: list[ColumnElement[Any]] = []

@@ -210,6 +210,27 @@ def test_get_multi_filters_by_column_equality(session: Session) -> None:
     assert (ids(rows), total) == (mine, 2)
 
 
+def test_get_multi_runs_one_shape_with_each_call_s_own_values(session: Session) -> None:
+    # Statements of one shape are built once and reused: values must never stick to them.
+    owner, other = make_user(session), make_user(session)
+    mine = [make_item(session, owner=owner).id for _ in range(3)]
+    theirs = [make_item(session, owner=other).id for _ in range(2)]
+
+    pages = [
+        item_crud.get_multi(session, filters={"owner_id": owner.id}, sort=ASC_ID, limit=2),
+        item_crud.get_multi(session, filters={"owner_id": other.id}, sort=ASC_ID, limit=2),
+        item_crud.get_multi(
+            session, filters={"owner_id": owner.id}, sort=ASC_ID, offset=2, limit=2
+        ),
+    ]
+
+    assert [(ids(rows), total) for rows, total in pages] == [
+        (mine[:2], 3),
+        (theirs, 2),
+        (mine[2:], 3),
+    ]
+
+
 def test_get_multi_ignores_none_filters(session: Session) -> None:
     everyone = [make_item(session, owner=make_user(session)).id for _ in range(3)]
 
