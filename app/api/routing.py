@@ -106,7 +106,8 @@ def _in_one_thread_hop(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     thread-pool call. Left sync, FastAPI would hop to a thread for the endpoint, again to
     validate its return value and again (in get_session) to commit; each hop costs about as
     much CPU as a query. The return value is then validated on the event loop, as for async
-    endpoints (CPU-only work)."""
+    endpoints (CPU-only work), after the commit: the unit of work ends with the endpoint, and
+    a failed commit is an error response, never a 2xx."""
 
     def run_and_commit(values: dict[str, Any]) -> Any:
         result = endpoint(**values)

@@ -144,7 +144,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 
 
 # max_overflow=0: at most DB_POOL_SIZE requests hold a session at once (see
-# app.api.deps.admit_database_work), so every admitted request finds a connection.
+# app.api.routing.database_admission), so every admitted request finds a connection.
 engine = create_db_engine(
     get_settings().DATABASE_URL, pool_size=get_settings().DB_POOL_SIZE, max_overflow=0
 )
