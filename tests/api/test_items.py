@@ -9,6 +9,7 @@ from httpx2 import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.main import app
 from app.models import Item, User
 from tests.factories import auth_headers, make_item, make_user
 
@@ -91,6 +92,16 @@ def test_create_item_location_header_names_the_new_item(
     location = response.headers["Location"]
     assert location == item_url(response.json()["id"])
     assert client.get(location, headers=user_headers).json() == response.json()
+
+
+def test_create_item_location_keeps_the_root_path(
+    client: TestClient, user_headers: dict[str, str]
+) -> None:
+    behind_proxy = TestClient(app, root_path="/svc")
+
+    response = behind_proxy.post(ITEMS, json={"title": "Buy milk"}, headers=user_headers)
+
+    assert response.headers["Location"] == f"/svc{item_url(response.json()['id'])}"
 
 
 def test_create_item_stores_the_row_owned_by_the_caller(

@@ -10,6 +10,7 @@ from app.api.responses import (
     CREATED,
     TAGGED,
     TAGGED_OR_NOT_MODIFIED,
+    created_location,
     problems,
 )
 from app.api.routing import ContractRoute
@@ -37,7 +38,7 @@ def create_item(
     response: Response,
 ) -> Item:
     item = item_service.create_item(session, owner=user, item_in=item_in)
-    response.headers["Location"] = str(request.url_for("read_item", item_id=item.id).path)
+    response.headers["Location"] = created_location(request, item.id)
     return item
 
 

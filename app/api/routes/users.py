@@ -11,6 +11,7 @@ from app.api.responses import (
     CREATED,
     TAGGED,
     TAGGED_OR_NOT_MODIFIED,
+    created_location,
     problems,
 )
 from app.api.routing import ContractRoute
@@ -47,7 +48,7 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=ContractRoute)
 )
 def sign_up(session: SessionDep, user_in: UserCreate, request: Request, response: Response) -> User:
     user = user_service.sign_up(session, user_in=user_in)
-    response.headers["Location"] = str(request.url_for("read_user", user_id=user.id).path)
+    response.headers["Location"] = created_location(request, user.id)
     return user
 
 
