@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from fastapi.requests import HTTPConnection
 from fastapi.security import OAuth2PasswordBearer
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from app.api.routing import database_admission
@@ -94,10 +95,33 @@ ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="Item id", examples=[1
 UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="User id", examples=[1])]
 
 
-def get_owned_item(item_id: ItemId, session: SessionDep, claims: TokenClaimsDep) -> Item:
-    # The caller and the item in one statement and one thread hop (not CurrentUser + a load).
-    user, item = item_service.load_for_token(session, claims=claims, item_id=item_id)
+_ITEM_ID = TypeAdapter(ItemId)
+
+
+async def validate_item_id(item_id: ItemId) -> None:
+    """Declares and validates the ``item_id`` path parameter (422 when invalid)."""
+
+
+# Beside OwnedItem on a route, not its parameter: FastAPI skips a dependency whose own
+# parameters fail, so the caller would go unchecked, and a refused caller must answer 401/403
+# before a malformed id's 422 (the contract's order).
+ValidItemId = Depends(validate_item_id)
+
+
+def get_owned_item(request: Request, session: SessionDep, claims: TokenClaimsDep) -> Item | None:
+    """The path's item if the caller may see it; the caller and the item are loaded in one
+    statement and one thread hop (not CurrentUser + a load). The caller is checked even when
+    the id is malformed: then this returns None and the route answers ValidItemId's 422
+    without running."""
+    try:
+        item_id: int | None = _ITEM_ID.validate_python(request.path_params.get("item_id"))
+    except ValidationError:
+        item_id = None
+    user, item = item_service.load_for_token(session, claims=claims, item_id=item_id or 0)
+    if item_id is None:
+        return None
     return item_service.ensure_visible(item, user=user, item_id=item_id)
 
 
+# Routes that take it also declare ValidItemId.
 OwnedItem = Annotated[Item, Depends(get_owned_item)]

@@ -338,6 +338,40 @@ def test_missing_token_is_401_before_422(app_client: TestClient) -> None:
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_a_revoked_token_is_401_before_a_malformed_item_id_is_422(
+    client: TestClient, session: Session, method: str
+) -> None:
+    user = make_user(session)
+    headers = auth_headers(user)
+    user.token_version += 1  # a password change revokes the token; its signature still holds
+    session.flush()
+
+    response = client.request(method, "/api/v1/items/0", json={"title": "x"}, headers=headers)
+
+    assert_problem(response, 401)
+
+
+def test_a_deactivated_caller_is_403_before_a_malformed_item_id_is_422(
+    client: TestClient, session: Session
+) -> None:
+    user = make_user(session, is_active=False)
+
+    response = client.get("/api/v1/items/not-a-number", headers=auth_headers(user))
+
+    assert_problem(response, 403)
+
+
+@pytest.mark.parametrize("item_id", ["0", "2147483648", "not-a-number"])
+def test_an_allowed_caller_still_gets_422_for_a_malformed_item_id(
+    client: TestClient, user_headers: dict[str, str], item_id: str
+) -> None:
+    response = client.get(f"/api/v1/items/{item_id}", headers=user_headers)
+
+    body = assert_problem(response, 422)
+    assert [error["loc"] for error in body["errors"]] == [["path", "item_id"]]
+
+
 # X-Request-ID ------------------------------------------------------------------------------
 
 

@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.conditional import IfMatch, IfNoneMatch, not_modified, tagged
-from app.api.deps import CurrentUser, OwnedItem, SessionDep
+from app.api.deps import CurrentUser, OwnedItem, SessionDep, ValidItemId
 from app.api.responses import (
     AUTH_PROBLEMS,
     BODY_PROBLEMS,
@@ -61,6 +61,7 @@ def list_items(
 
 @router.get(
     "/{item_id}",
+    dependencies=[ValidItemId],
     response_model=ItemRead,
     summary="Read an item (owner or admin)",
     description=(
@@ -79,6 +80,7 @@ async def read_item(  # async: the item is loaded; nothing here needs a thread
 
 @router.patch(
     "/{item_id}",
+    dependencies=[ValidItemId],
     response_model=ItemRead,
     summary="Update an item (owner or admin)",
     description=(
@@ -101,6 +103,7 @@ def update_item(
 
 @router.delete(
     "/{item_id}",
+    dependencies=[ValidItemId],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete an item (owner or admin)",
     description="A stale `If-Match` is 412 and nothing is deleted.",
