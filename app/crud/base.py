@@ -55,14 +55,13 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         limit: int = 100,
     ) -> tuple[Sequence[ModelT], int]:
         """One page of rows and the total matching the filters (``None`` values are ignored)."""
-        active = {name: value for name, value in (filters or {}).items() if value is not None}
-        params: dict[str, object] = {f"filter_{name}": value for name, value in active.items()}
+        filter_names, params = _bound_filters(filters)
         params.update(offset=offset, limit=limit)
         if search:
-            stmt = self._page_statement(tuple(active), tuple(sort), search=search)
+            stmt = self._page_statement(filter_names, tuple(sort), search=search)
         else:
             # Built once per shape (filters and order), run with bound values.
-            stmt = self._prebuilt_page_statement(tuple(active), tuple(sort))
+            stmt = self._prebuilt_page_statement(filter_names, tuple(sort))
         rows = session.execute(stmt, params).all()
         if rows:
             return [row[0] for row in rows], int(rows[0].total)
@@ -72,11 +71,7 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
     def _page_statement(
         self, filter_names: tuple[str, ...], sort: tuple[SortKey, ...], *, search: str | None
     ) -> Select[ModelT, int]:
-        conditions: list[ColumnElement[bool]] = [
-            getattr(self.model, name) == bindparam(f"filter_{name}") for name in filter_names
-        ]
-        if search:
-            conditions.append(self._search_condition(search))
+        conditions = self._conditions(filter_names, search)
         total_column = func.count().over().label("total")
         return (
             select(self.model, total_column)
@@ -104,9 +99,10 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         filters: Mapping[str, object] | None = None,
         search: str | None = None,
     ) -> int:
-        conditions = self._conditions(filters or {}, search)
+        filter_names, params = _bound_filters(filters)
+        conditions = self._conditions(filter_names, search)
         stmt = select(func.count()).select_from(self.model).where(*conditions)
-        return session.scalar(stmt) or 0
+        return session.scalar(stmt, params) or 0
 
     def create(
         self,
@@ -145,19 +141,18 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         session.flush()
 
     def _conditions(
-        self, filters: Mapping[str, object], search: str | None
+        self, filter_names: tuple[str, ...], search: str | None
     ) -> list[ColumnElement[bool]]:
+        """Equality on each filter (values bound by name, see ``_bound_filters``) and the search;
+        the search text is inlined, because autoescape needs the literal."""
         conditions: list[ColumnElement[bool]] = [
-            getattr(self.model, name) == value
-            for name, value in filters.items()
-            if value is not None
+            getattr(self.model, name) == bindparam(f"filter_{name}") for name in filter_names
         ]
         if search:
-            conditions.append(self._search_condition(search))
+            conditions.append(
+                or_(*(column.icontains(search, autoescape=True) for column in self.search_columns))
+            )
         return conditions
-
-    def _search_condition(self, search: str) -> ColumnElement[bool]:
-        return or_(*(column.icontains(search, autoescape=True) for column in self.search_columns))
 
     def _order_by(self, sort: Sequence[SortKey]) -> list[ColumnElement[Any]]:
         order: list[ColumnElement[Any]] = []
@@ -167,3 +162,12 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         if not any(key.field == "id" for key in sort):
             order.append(self.model.id.asc())  # a total order: pages never overlap or skip
         return order
+
+
+def _bound_filters(
+    filters: Mapping[str, object] | None,
+) -> tuple[tuple[str, ...], dict[str, object]]:
+    """The names of the filters that apply (``None`` values are ignored) and their bound
+    values, as ``_conditions`` names them."""
+    active = {name: value for name, value in (filters or {}).items() if value is not None}
+    return tuple(active), {f"filter_{name}": value for name, value in active.items()}
