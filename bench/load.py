@@ -41,6 +41,8 @@ class Scenario:
     authenticated: bool = False
     random_item: bool = False
     writes: bool = False  # rows it adds are deleted after every run
+    # Also run against bench.floor_app (FastAPI with the app's services and nothing else).
+    floor: bool = False
 
     def wrk_args(self, *, token: str | None, ids_file: Path | None) -> list[str]:
         args = [f"method={self.method}"]
@@ -70,6 +72,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         baseline="baseline",
         authenticated=True,
         random_item=True,
+        floor=True,
     ),
     Scenario(
         "item_list",
@@ -77,6 +80,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "/api/v1/items?page=1&page_size=20",
         baseline="baseline",
         authenticated=True,
+        floor=True,
     ),
     Scenario(
         "login",
@@ -97,6 +101,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         content_type="application/json",
         authenticated=True,
         writes=True,
+        floor=True,
     ),
 )
 SCENARIO_NAMES = tuple(scenario.name for scenario in SCENARIOS)
@@ -176,7 +181,7 @@ class Measurement:
     """One wrk run against one server, with the CPU its workers spent meanwhile."""
 
     scenario: str
-    target: str  # "app", "baseline" or "bare"
+    target: str  # "app", "baseline", "bare" or "floor"
     round: int  # 0 for the warm-up
     wrk: WrkResult
     cpu_ms: float  # from wrk's start until the server is idle again

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import SCENARIOS, Measurement, Scenario
-from bench.servers import BARE, BASELINE, RATE_LIMIT_LOGIN, BootTimes
+from bench.servers import BARE, BASELINE, FLOOR, RATE_LIMIT_LOGIN, BootTimes
 from bench.settings import BenchSettings
 
 BACKEND_TITLES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -77,6 +77,7 @@ class ScenarioSummary:
     connections: int
     app: TargetSummary
     baseline: TargetSummary
+    floor: TargetSummary | None = None  # the design's floor (bench.floor_app), if run
 
     @property
     def throughput_ratio(self) -> float | None:
@@ -87,8 +88,13 @@ class ScenarioSummary:
         return _ratio(self.app.cpu_ms_per_request, self.baseline.cpu_ms_per_request)
 
     @property
+    def targets(self) -> tuple[TargetSummary, ...]:
+        both = (self.app, self.baseline)
+        return both if self.floor is None else (*both, self.floor)
+
+    @property
     def valid(self) -> bool:
-        return self.app.valid and self.baseline.valid
+        return all(target.valid for target in self.targets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +121,14 @@ class BackendResult:
                 continue
             app = [run for run in runs if run.target == "app"]
             base = [run for run in runs if run.target == scenario.baseline]
+            floor = [run for run in runs if run.target == FLOOR.name]
             found.append(
                 ScenarioSummary(
                     scenario=scenario,
                     connections=self.connections[scenario.name],
                     app=TargetSummary.of("app", app),
                     baseline=TargetSummary.of(scenario.baseline, base),
+                    floor=TargetSummary.of(FLOOR.name, floor) if scenario.floor else None,
                 )
             )
         return found
@@ -171,12 +179,26 @@ def _backend_json(backend: BackendResult) -> dict[str, Any]:
                 "baseline": {**asdict(s.baseline), "valid": s.baseline.valid},
                 "throughput_ratio": s.throughput_ratio,
                 "cpu_ratio": s.cpu_ratio,
+                **_floor_json(s),
                 "valid": s.valid,
             }
             for s in backend.summaries()
         ],
         "runs": [asdict(run) | {"valid": run.valid} for run in backend.measurements],
         "warnings": backend.warnings,
+    }
+
+
+def _floor_json(s: ScenarioSummary) -> dict[str, Any]:
+    if s.floor is None:
+        return {}
+    return {
+        "floor": {**asdict(s.floor), "valid": s.floor.valid},
+        "app_floor_throughput_ratio": _ratio(s.app.requests_per_s, s.floor.requests_per_s),
+        "app_floor_cpu_ratio": _ratio(s.app.cpu_ms_per_request, s.floor.cpu_ms_per_request),
+        "floor_baseline_throughput_ratio": _ratio(
+            s.floor.requests_per_s, s.baseline.requests_per_s
+        ),
     }
 
 
@@ -230,6 +252,28 @@ SERVER_HEADER = (
 )
 
 
+FLOOR_HEADER = (
+    "| scenario | floor req/s | req/s floor/base | req/s app/floor "
+    "| CPU ms/req app / floor / base | CPU app/floor | valid |\n"
+    "|---|--:|--:|--:|--:|--:|:-:|"
+)
+
+
+def _floor_row(s: ScenarioSummary) -> str:
+    assert s.floor is not None
+    cpu = (s.app.cpu_ms_per_request, s.floor.cpu_ms_per_request, s.baseline.cpu_ms_per_request)
+    cells = [
+        f"`{s.scenario.title}`",
+        _number(s.floor.requests_per_s),
+        _number(_ratio(s.floor.requests_per_s, s.baseline.requests_per_s), 2),
+        _number(_ratio(s.app.requests_per_s, s.floor.requests_per_s), 2),
+        " / ".join(_ms(value) for value in cpu),
+        _number(_ratio(s.app.cpu_ms_per_request, s.floor.cpu_ms_per_request), 2),
+        "yes" if s.floor.valid else "**NO**",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
 def _server_row(server: ServerInfo) -> str:
     ready = ", ".join(f"{seconds:.2f}" for seconds in server.boot.workers_ready_s)
     rss = ", ".join(f"{kib / 1024:.1f}" for kib in server.rss_kib_after_load)
@@ -242,7 +286,7 @@ def _server_row(server: ServerInfo) -> str:
 def _notes(backend: BackendResult) -> list[str]:
     notes = list(backend.warnings)
     for s in backend.summaries():
-        for target in (s.app, s.baseline):
+        for target in s.targets:
             notes.extend(
                 f"{s.scenario.name} / {target.target}: {problem}" for problem in target.problems
             )
@@ -262,6 +306,16 @@ def _notes(backend: BackendResult) -> list[str]:
 def backend_markdown(backend: BackendResult) -> str:
     lines = [f"## {BACKEND_TITLES.get(backend.backend, backend.backend)}", "", SCENARIO_HEADER]
     lines += [_scenario_row(s) for s in backend.summaries()]
+    floored = [s for s in backend.summaries() if s.floor is not None]
+    if floored:
+        lines += [
+            "",
+            "The design's floor (bench/floor_app.py: FastAPI with the app's services, ORM and "
+            "schemas, one thread hop, nothing else), run in the same rounds:",
+            "",
+            FLOOR_HEADER,
+            *(_floor_row(s) for s in floored),
+        ]
     lines += ["", SERVER_HEADER, *(_server_row(server) for server in backend.servers)]
     notes = _notes(backend)
     if notes:
@@ -278,8 +332,8 @@ def markdown(report: Report) -> str:
         f"{env['cpus']} CPUs ({env['cpu_model']}); total time {report.elapsed_s / 60:.1f} min.",
         f"- Each server: Gunicorn (gunicorn.conf.py) with {settings.workers} Uvicorn workers, "
         f"{_recycling(settings.max_requests)}. "
-        f"Per scenario: {settings.rounds} round(s) of {settings.duration_s} s per server, app "
-        f"and baseline alternating, after a {settings.warmup_s} s warm-up each; wrk "
+        f"Per scenario: {settings.rounds} round(s) of {settings.duration_s} s per server, app, "
+        f"baseline (and floor) alternating, after a {settings.warmup_s} s warm-up each; wrk "
         f"{settings.threads} threads, {settings.connections} connections "
         f"(login: {settings.login_connections}), loopback.",
         "- App settings: ENVIRONMENT=test, BCRYPT_ROUNDS=12 (production cost), LOG_LEVEL=info, "

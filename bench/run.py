@@ -45,6 +45,7 @@ from bench.servers import (
     APP,
     BARE,
     BASELINE,
+    FLOOR,
     Server,
     ServerError,
     ServerSpec,
@@ -73,7 +74,8 @@ class Bench:
 
 
 def _schedule(settings: BenchSettings, targets: Sequence[Server]) -> list[tuple[int, Server]]:
-    """(round, server) in running order: warm-ups (round 0), then app, baseline, app, ..."""
+    """(round, server) in running order: warm-ups (round 0), then app, baseline (, floor),
+    app, ..."""
     warmups = [(0, server) for server in targets] if settings.warmup_s else []
     rounds = [(n, server) for n in range(1, settings.rounds + 1) for server in targets]
     return warmups + rounds
@@ -93,9 +95,12 @@ def _progress(bench: Bench, run: Measurement) -> str:
 
 def bench_scenario(bench: Bench, scenario: Scenario) -> list[Measurement]:
     settings = bench.settings
-    app, baseline = bench.servers[APP.name], bench.servers[scenario.baseline]
-    app.ensure_running()
-    baseline.ensure_running()
+    app = bench.servers[APP.name]
+    targets = [app, bench.servers[scenario.baseline]]
+    if scenario.floor:
+        targets.append(bench.servers[FLOOR.name])
+    for server in targets:
+        server.ensure_running()
     # A fresh token per scenario: a long run must not outlive it (30 minutes).
     token = (
         access_token(app, email=BENCH_EMAIL, password=BENCH_PASSWORD)
@@ -104,7 +109,7 @@ def bench_scenario(bench: Bench, scenario: Scenario) -> list[Measurement]:
     )
     script_args = scenario.wrk_args(token=token, ids_file=bench.ids_file)
     runs = []
-    for round_number, server in _schedule(settings, [app, baseline]):
+    for round_number, server in _schedule(settings, targets):
         run = measure(
             server,
             scenario,
@@ -125,7 +130,9 @@ def bench_scenario(bench: Bench, scenario: Scenario) -> list[Measurement]:
 def _specs(scenarios: Sequence[Scenario]) -> list[ServerSpec]:
     """The app (always: it issues the tokens) and the baselines the scenarios need."""
     needed = {scenario.baseline for scenario in scenarios}
-    return [APP, *(spec for spec in (BASELINE, BARE) if spec.name in needed)]
+    if any(scenario.floor for scenario in scenarios):
+        needed.add(FLOOR.name)
+    return [APP, *(spec for spec in (BASELINE, BARE, FLOOR) if spec.name in needed)]
 
 
 def _server_info(server: Server) -> ServerInfo:
@@ -212,7 +219,8 @@ def _shown(path: Path) -> str:
 def run(settings: BenchSettings) -> int:
     _preflight(settings)
     started_at, started = datetime.now(UTC), time.monotonic()
-    minutes = settings.estimated_seconds() / 60
+    scenarios = [scenario for scenario in SCENARIOS if scenario.name in settings.scenarios]
+    minutes = settings.estimated_seconds([3 if s.floor else 2 for s in scenarios]) / 60
     log(
         f"bench: {', '.join(settings.backends)}; {', '.join(settings.scenarios)}; "
         f"{settings.rounds} x {settings.duration_s} s per server and scenario "

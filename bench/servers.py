@@ -62,6 +62,7 @@ class ServerSpec:
 APP = ServerSpec("app", "app.main:app", "the service (app.main:app)")
 BASELINE = ServerSpec("baseline", "bench.baseline_app:app", "raw ASGI + DB-API baseline")
 BARE = ServerSpec("bare", "bench.bare_app:app", "bare FastAPI, one sync route")
+FLOOR = ServerSpec("floor", "bench.floor_app:app", "FastAPI + the app's services, no more")
 
 
 def server_env(database_url: str, *, workers: int, max_requests: int) -> dict[str, str]:

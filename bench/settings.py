@@ -1,6 +1,6 @@
 """The benchmark's knobs, read from BENCH_* environment variables (bench/README.md)."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,10 +60,10 @@ class BenchSettings:
     def connections_for(self, scenario: str) -> int:
         return self.login_connections if scenario == "login" else self.connections
 
-    def estimated_seconds(self) -> int:
+    def estimated_seconds(self, servers_per_scenario: Sequence[int]) -> int:
         """Load time alone (no boot, seeding or clean-up), for the banner."""
-        per_scenario = 2 * (self.warmup_s + self.rounds * self.duration_s)
-        return len(self.backends) * len(self.scenarios) * per_scenario
+        per_server = self.warmup_s + self.rounds * self.duration_s
+        return len(self.backends) * sum(servers_per_scenario) * per_server
 
 
 def _int(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
