@@ -65,9 +65,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestContextMiddleware)
+    # FastAPI tries routes in the order they were included: the probes (cheap, two routes)
+    # first, then the API, which carries the traffic.
     app.include_router(health.router)
-    app.include_router(metrics.router)
     include_api(app)
+    app.include_router(metrics.router)
     install_docs(app)
 
     def openapi() -> dict[str, Any]:
