@@ -14,6 +14,7 @@ from app.core.db import get_session
 from app.core.errors import AuthenticationError, PermissionDeniedError
 from app.core.roles import Role
 from app.core.security import TokenClaims, decode_access_token
+from app.core.threads import in_database_thread
 from app.models.item import Item
 from app.models.user import User
 from app.services import auth as auth_service
@@ -66,8 +67,8 @@ bearer_token_claims = BearerTokenClaims(tokenUrl="/api/v1/auth/token", auto_erro
 TokenClaimsDep = Annotated[TokenClaims, Depends(bearer_token_claims)]
 
 
-def get_current_user(session: SessionDep, claims: TokenClaimsDep) -> User:
-    return auth_service.get_token_user(session, claims=claims)
+async def get_current_user(session: SessionDep, claims: TokenClaimsDep) -> User:
+    return await in_database_thread(auth_service.get_token_user, session, claims=claims)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -98,30 +99,29 @@ UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="User id", examples=[1
 _ITEM_ID = TypeAdapter(ItemId)
 
 
-async def validate_item_id(item_id: ItemId) -> None:
-    """Declares and validates the ``item_id`` path parameter (422 when invalid)."""
-
-
-# Beside OwnedItem on a route, not its parameter: FastAPI skips a dependency whose own
-# parameters fail, so the caller would go unchecked, and a refused caller must answer 401/403
-# before a malformed id's 422 (the contract's order).
-ValidItemId = Depends(validate_item_id)
-
-
-def get_owned_item(request: Request, session: SessionDep, claims: TokenClaimsDep) -> Item | None:
+async def get_owned_item(
+    request: Request, session: SessionDep, claims: TokenClaimsDep
+) -> Item | None:
     """The path's item if the caller may see it; the caller and the item are loaded in one
     statement and one thread hop (not CurrentUser + a load). The caller is checked even when
-    the id is malformed: then this returns None and the route answers ValidItemId's 422
-    without running."""
+    the id is malformed: then this returns None and the route answers its ``item_id``
+    parameter's 422 without running."""
     try:
         item_id: int | None = _ITEM_ID.validate_python(request.path_params.get("item_id"))
     except ValidationError:
         item_id = None
+    return await in_database_thread(_load_owned_item, session, claims, item_id)
+
+
+def _load_owned_item(session: Session, claims: TokenClaims, item_id: int | None) -> Item | None:
     user, item = item_service.load_for_token(session, claims=claims, item_id=item_id or 0)
     if item_id is None:
         return None
     return item_service.ensure_visible(item, user=user, item_id=item_id)
 
 
-# Routes that take it also declare ValidItemId.
+# A route that takes it also declares ``item_id: ItemId`` itself, so FastAPI validates the id
+# after this dependency has checked the caller: a refused caller answers 401/403 before a
+# malformed id's 422 (the contract's order). Declared here instead, the id's error would make
+# FastAPI skip this dependency, and the caller would go unchecked.
 OwnedItem = Annotated[Item, Depends(get_owned_item)]

@@ -5,8 +5,7 @@ authenticated, giving the contract's order 429, 413, 415, 400, 401."""
 import asyncio
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
@@ -21,6 +20,7 @@ from app.core.db import commit_in_this_thread
 from app.core.errors import RateLimitedError
 from app.core.rate_limit import get_rate_limiter, parse_limit
 from app.core.security import decode_access_token
+from app.core.threads import in_database_thread
 
 JSON_MEDIA_TYPES = "application/json or application/*+json"
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -89,16 +89,15 @@ async def enforce_request_budget(request: Request) -> None:
         await run_in_threadpool(_consume_request_budget, request, rate)
 
 
-@asynccontextmanager
-async def database_admission(request: Request) -> AsyncIterator[None]:
-    """Wait (on the event loop, holding no thread) until fewer than DB_POOL_SIZE requests of
-    this worker hold a database session. Past this point a request always finds a pooled
-    connection, so load makes requests queue instead of failing with pool time-outs."""
+def database_admission(request: Request) -> asyncio.Semaphore:
+    """``async with`` it to wait (on the event loop, holding no thread) until fewer than
+    DB_POOL_SIZE requests of this worker hold a database session. Past this point a request
+    always finds a pooled connection, so load makes requests queue instead of failing with
+    pool time-outs."""
     slots: asyncio.Semaphore | None = getattr(request.app.state, "database_slots", None)
     if slots is None:
         slots = request.app.state.database_slots = asyncio.Semaphore(get_settings().DB_POOL_SIZE)
-    async with slots:
-        yield
+    return slots
 
 
 def _in_one_thread_hop(endpoint: Callable[..., Any]) -> Callable[..., Any]:
@@ -118,7 +117,7 @@ def _in_one_thread_hop(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(endpoint)
     async def endpoint_in_thread(**values: Any) -> Any:
-        return await run_in_threadpool(run_and_commit, values)
+        return await in_database_thread(run_and_commit, values)
 
     return endpoint_in_thread
 

@@ -16,11 +16,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from app.core.config import get_settings
 from app.core.metrics import DB_POOL_CHECKED_OUT
+from app.core.threads import in_database_thread
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 CONNECT_TIMEOUT_S = 2
@@ -185,7 +185,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
     except BaseException:
         try:
-            await run_in_threadpool(_discard, session)
+            await in_database_thread(_discard, session)
         finally:
             session.close()  # a no-op once discarded; the last resort if cancelled first
         raise
@@ -194,7 +194,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         # returning the connection is no I/O.
         session.close()
     else:
-        await run_in_threadpool(_commit, session)
+        await in_database_thread(_commit, session)
 
 
 def commit_in_this_thread(session: Session) -> None:

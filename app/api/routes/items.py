@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.conditional import IfMatch, IfNoneMatch, not_modified, tagged
-from app.api.deps import CurrentUser, OwnedItem, SessionDep, ValidItemId
+from app.api.deps import CurrentUser, ItemId, OwnedItem, SessionDep
 from app.api.responses import (
     AUTH_PROBLEMS,
     BODY_PROBLEMS,
@@ -61,7 +61,6 @@ def list_items(
 
 @router.get(
     "/{item_id}",
-    dependencies=[ValidItemId],
     response_model=ItemRead,
     summary="Read an item (owner or admin)",
     description=(
@@ -71,7 +70,10 @@ def list_items(
     responses={**TAGGED_OR_NOT_MODIFIED, **problems(*AUTH_PROBLEMS, 404, 422, 503)},
 )
 async def read_item(  # async: the item is loaded; nothing here needs a thread
-    item: OwnedItem, response: Response, if_none_match: IfNoneMatch = None
+    item: OwnedItem,
+    item_id: ItemId,  # noqa: ARG001 (see OwnedItem)
+    response: Response,
+    if_none_match: IfNoneMatch = None,
 ) -> Item | Response:
     if tagged(item, response, if_none_match):
         return not_modified(response)
@@ -80,7 +82,6 @@ async def read_item(  # async: the item is loaded; nothing here needs a thread
 
 @router.patch(
     "/{item_id}",
-    dependencies=[ValidItemId],
     response_model=ItemRead,
     summary="Update an item (owner or admin)",
     description=(
@@ -92,6 +93,7 @@ async def read_item(  # async: the item is loaded; nothing here needs a thread
 def update_item(
     session: SessionDep,
     item: OwnedItem,
+    item_id: ItemId,  # noqa: ARG001 (see OwnedItem)
     item_in: ItemUpdate,
     precondition: IfMatch,
     response: Response,
@@ -103,11 +105,15 @@ def update_item(
 
 @router.delete(
     "/{item_id}",
-    dependencies=[ValidItemId],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete an item (owner or admin)",
     description="A stale `If-Match` is 412 and nothing is deleted.",
     responses=problems(*AUTH_PROBLEMS, 404, 409, 412, 422, 503),
 )
-def delete_item(session: SessionDep, item: OwnedItem, precondition: IfMatch) -> None:
+def delete_item(
+    session: SessionDep,
+    item: OwnedItem,
+    item_id: ItemId,  # noqa: ARG001 (see OwnedItem)
+    precondition: IfMatch,
+) -> None:
     item_service.delete_item(session, item=item, precondition=precondition)
