@@ -9,7 +9,7 @@ from app.models.base import VersionedMixin
 from app.services.common import etag_of
 
 
-def if_match(
+async def if_match(  # async: parsing a header needs no thread hop
     header: Annotated[
         str | None,
         Header(
