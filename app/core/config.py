@@ -93,8 +93,9 @@ class Settings(BaseSettings):
 
     @property
     def threadpool_size(self) -> int:
-        """Threads for sync routes and dependencies: every admitted request can run a step,
-        with spare threads for work that holds no session (password hashing, metrics)."""
+        """Threads of AnyIO's pool, for what FastAPI runs in threads itself: the rate-limit
+        store (checked before admission), the login form, /metrics, the readiness probe. A
+        request's database work has a pool of its own (``app.core.threads``)."""
         return self.DB_POOL_SIZE + 8
 
     @property
