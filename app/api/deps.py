@@ -1,6 +1,7 @@
 """Typed dependency aliases: route signatures name what they need, not how it is made."""
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -72,6 +73,33 @@ async def get_current_user(session: SessionDep, claims: TokenClaimsDep) -> User:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A verified token and the request's session, for a sync route: ``user()`` loads the
+    account the token speaks for (401 if revoked, 403 if deactivated) in the endpoint's own
+    thread hop, where CurrentUser would take a hop of its own.
+
+    FastAPI validates the query and body before the endpoint runs; when they fail, the route
+    class calls ``user()`` before answering 422, so a refused caller still gets its 401/403
+    first (the contract's order).
+    """
+
+    session: Session
+    claims: TokenClaims
+
+    def user(self) -> User:
+        return auth_service.get_token_user(self.session, claims=self.claims)
+
+
+async def get_caller(request: Request, session: SessionDep, claims: TokenClaimsDep) -> Caller:
+    caller = Caller(session, claims)
+    request.state.unchecked_caller = caller  # for the route class, should validation fail
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 async def get_admin_user(user: CurrentUser) -> User:

@@ -362,6 +362,55 @@ def test_a_deactivated_caller_is_403_before_a_malformed_item_id_is_422(
     assert_problem(response, 403)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/v1/items", {"title": ""}),
+        ("GET", "/api/v1/items?page=0", None),
+    ],
+    ids=["create with an invalid body", "list with an invalid query"],
+)
+@pytest.mark.parametrize("revoke", ["password changed", "user deleted"])
+def test_a_revoked_token_is_401_before_an_invalid_body_or_query_is_422(
+    client: TestClient, session: Session, method: str, path: str, body: Any, revoke: str
+) -> None:
+    user = make_user(session)
+    headers = auth_headers(user)
+    if revoke == "password changed":
+        user.token_version += 1
+    else:
+        session.delete(user)
+    session.flush()
+
+    response = client.request(method, path, json=body, headers=headers)
+
+    assert_problem(response, 401)
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "loc"),
+    [
+        ("POST", "/api/v1/items", {"title": ""}, ["body", "title"]),
+        ("GET", "/api/v1/items?page=0", None, ["query", "page"]),
+    ],
+)
+def test_an_allowed_caller_gets_the_422_for_an_invalid_body_or_query(
+    client: TestClient,
+    session: Session,
+    user_headers: dict[str, str],
+    method: str,
+    path: str,
+    body: Any,
+    loc: list[str],
+) -> None:
+    response = client.request(method, path, json=body, headers=user_headers)
+
+    problem = assert_problem(response, 422)
+    assert [error["loc"] for error in problem["errors"]] == [loc]
+    assert session.scalar(select(func.count()).select_from(Item)) == 0
+
+
 @pytest.mark.parametrize("item_id", ["0", "2147483648", "not-a-number"])
 def test_an_allowed_caller_still_gets_422_for_a_malformed_item_id(
     client: TestClient, user_headers: dict[str, str], item_id: str
