@@ -72,6 +72,7 @@ async def get_current_user(session: SessionDep, claims: TokenClaimsDep) -> User:
     return await in_database_thread(auth_service.get_token_user, session, claims=claims)
 
 
+# For async routes and dependencies (AdminUser); a sync route takes CallerDep instead.
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 

@@ -367,8 +367,15 @@ def test_a_deactivated_caller_is_403_before_a_malformed_item_id_is_422(
     [
         ("POST", "/api/v1/items", {"title": ""}),
         ("GET", "/api/v1/items?page=0", None),
+        ("PATCH", "/api/v1/users/me", {"role": "admin"}),
+        ("POST", "/api/v1/users/me/password", {"new_password": "x"}),
     ],
-    ids=["create with an invalid body", "list with an invalid query"],
+    ids=[
+        "create with an invalid body",
+        "list with an invalid query",
+        "update me with an invalid body",
+        "change password with an invalid body",
+    ],
 )
 @pytest.mark.parametrize("revoke", ["password changed", "user deleted"])
 def test_a_revoked_token_is_401_before_an_invalid_body_or_query_is_422(

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from app.api.conditional import IfMatch, IfNoneMatch, not_modified, tagged
-from app.api.deps import AdminUser, ClientAddress, CurrentUser, SessionDep, UserId
+from app.api.deps import AdminUser, CallerDep, ClientAddress, SessionDep, UserId
 from app.api.responses import (
     AUTH_PROBLEMS,
     BODY_PROBLEMS,
@@ -60,8 +60,9 @@ def sign_up(session: SessionDep, user_in: UserCreate, request: Request, response
     responses={**TAGGED_OR_NOT_MODIFIED, **problems(*AUTH_PROBLEMS, 503)},
 )
 def read_me(
-    user: CurrentUser, response: Response, if_none_match: IfNoneMatch = None
+    caller: CallerDep, response: Response, if_none_match: IfNoneMatch = None
 ) -> User | Response:
+    user = caller.user()
     if tagged(user, response, if_none_match):
         return not_modified(response)
     return user
@@ -79,12 +80,14 @@ def read_me(
 )
 def update_me(
     session: SessionDep,
-    user: CurrentUser,
+    caller: CallerDep,
     user_in: UserUpdateMe,
     precondition: IfMatch,
     response: Response,
 ) -> User:
-    user = user_service.update_me(session, user=user, user_in=user_in, precondition=precondition)
+    user = user_service.update_me(
+        session, user=caller.user(), user_in=user_in, precondition=precondition
+    )
     tagged(user, response)
     return user
 
@@ -102,9 +105,11 @@ def update_me(
     responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 429, 503),
 )
 def change_password(
-    session: SessionDep, user: CurrentUser, change: PasswordChange, client_address: ClientAddress
+    session: SessionDep, caller: CallerDep, change: PasswordChange, client_address: ClientAddress
 ) -> None:
-    user_service.change_password(session, user=user, change=change, client_address=client_address)
+    user_service.change_password(
+        session, user=caller.user(), change=change, client_address=client_address
+    )
 
 
 @router.get(
@@ -133,12 +138,12 @@ def list_users(
 )
 def read_user(
     session: SessionDep,
-    viewer: CurrentUser,
+    caller: CallerDep,
     user_id: UserId,
     response: Response,
     if_none_match: IfNoneMatch = None,
 ) -> User | Response:
-    user = user_service.get_user(session, viewer=viewer, user_id=user_id)
+    user = user_service.get_user(session, viewer=caller.user(), user_id=user_id)
     if tagged(user, response, if_none_match):
         return not_modified(response)
     return user
