@@ -2,8 +2,9 @@
 
 Runs the real app (middleware, dependencies, ORM, serialization) on a scratch SQLite database
 or on ``DATABASE_URL``, calling the ASGI app directly (no server, no sockets) under cProfile.
-Thread-pool calls run inline on the profiled thread, so their work is attributed to functions;
-what a thread hop itself costs is measured by the load bench, not here.
+Thread-pool calls (AnyIO's and the app's database threads) run inline on the profiled thread,
+so their work is attributed to functions; what a thread hop itself costs is measured by the
+load bench, not here.
 
 Scenarios: item_get, item_list, item_create, health.
 """
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from typing import Any
 
 _SCRATCH = tempfile.mkdtemp(prefix="apiprofile-")
@@ -34,6 +36,7 @@ import anyio.to_thread  # noqa: E402
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
 
+from app.core import threads  # noqa: E402
 from app.core.db import SessionLocal, unit_of_work  # noqa: E402
 from app.core.security import create_access_token  # noqa: E402
 from app.services import demo  # noqa: E402
@@ -48,6 +51,19 @@ SCENARIOS: dict[str, tuple[str, Callable[[int], str], bytes]] = {
 
 async def _inline(func: Callable[..., Any], *args: Any, **_kwargs: Any) -> Any:
     return func(*args)
+
+
+class InlineExecutor(Executor):
+    """Runs what the app sends to its database threads (app.core.threads) right away, on the
+    profiled thread."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> "Future[Any]":
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
 
 
 def prepare() -> str:
@@ -110,6 +126,7 @@ async def run(scenario: str, requests: int) -> None:
     token = prepare()
     method, path_of, body = SCENARIOS[scenario]
     anyio.to_thread.run_sync = _inline  # type: ignore[assignment]
+    threads._executor = InlineExecutor()  # type: ignore[assignment]
     for n in range(50):  # warm caches (statement cache, pydantic, imports)
         assert await call(app, method, path_of(n), body, token) < 300
     profiler = cProfile.Profile()
