@@ -88,6 +88,24 @@ class ScenarioSummary:
         return _ratio(self.app.cpu_ms_per_request, self.baseline.cpu_ms_per_request)
 
     @property
+    def app_floor_throughput_ratio(self) -> float | None:
+        if self.floor is None:
+            return None
+        return _ratio(self.app.requests_per_s, self.floor.requests_per_s)
+
+    @property
+    def app_floor_cpu_ratio(self) -> float | None:
+        if self.floor is None:
+            return None
+        return _ratio(self.app.cpu_ms_per_request, self.floor.cpu_ms_per_request)
+
+    @property
+    def floor_baseline_throughput_ratio(self) -> float | None:
+        if self.floor is None:
+            return None
+        return _ratio(self.floor.requests_per_s, self.baseline.requests_per_s)
+
+    @property
     def targets(self) -> tuple[TargetSummary, ...]:
         both = (self.app, self.baseline)
         return both if self.floor is None else (*both, self.floor)
@@ -194,11 +212,9 @@ def _floor_json(s: ScenarioSummary) -> dict[str, Any]:
         return {}
     return {
         "floor": {**asdict(s.floor), "valid": s.floor.valid},
-        "app_floor_throughput_ratio": _ratio(s.app.requests_per_s, s.floor.requests_per_s),
-        "app_floor_cpu_ratio": _ratio(s.app.cpu_ms_per_request, s.floor.cpu_ms_per_request),
-        "floor_baseline_throughput_ratio": _ratio(
-            s.floor.requests_per_s, s.baseline.requests_per_s
-        ),
+        "app_floor_throughput_ratio": s.app_floor_throughput_ratio,
+        "app_floor_cpu_ratio": s.app_floor_cpu_ratio,
+        "floor_baseline_throughput_ratio": s.floor_baseline_throughput_ratio,
     }
 
 
@@ -265,10 +281,10 @@ def _floor_row(s: ScenarioSummary) -> str:
     cells = [
         f"`{s.scenario.title}`",
         _number(s.floor.requests_per_s),
-        _number(_ratio(s.floor.requests_per_s, s.baseline.requests_per_s), 2),
-        _number(_ratio(s.app.requests_per_s, s.floor.requests_per_s), 2),
+        _number(s.floor_baseline_throughput_ratio, 2),
+        _number(s.app_floor_throughput_ratio, 2),
         " / ".join(_ms(value) for value in cpu),
-        _number(_ratio(s.app.cpu_ms_per_request, s.floor.cpu_ms_per_request), 2),
+        _number(s.app_floor_cpu_ratio, 2),
         "yes" if s.floor.valid else "**NO**",
     ]
     return "| " + " | ".join(cells) + " |"
