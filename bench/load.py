@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 import time
 import urllib.parse
 from collections.abc import Sequence
@@ -10,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.procs import spawn, stop_group, ticks_to_ms
+from bench.procs import run_command, ticks_to_ms
 from bench.servers import Server
 from bench.settings import BENCH_DIR
 
@@ -162,17 +161,10 @@ def run_wrk(
         "--",
         *script_args,
     ]
-    process = spawn(argv, env=os.environ, cwd=BENCH_DIR)
-    try:
-        output, _ = process.communicate(timeout=duration_s + timeout_s + WRK_GRACE_S)
-    except subprocess.TimeoutExpired:
-        limit = duration_s + timeout_s + WRK_GRACE_S
-        raise LoadError(f"wrk did not finish within {limit} s") from None
-    finally:
-        stop_group(process, grace_s=1.0)
-    text = output.decode(errors="replace")
-    if process.returncode != 0:
-        raise LoadError(f"wrk exited with {process.returncode}:\n{text}")
+    # A failure or overrun raises CommandError (which the runner reports like a LoadError).
+    text = run_command(
+        argv, env=os.environ, cwd=BENCH_DIR, timeout_s=duration_s + timeout_s + WRK_GRACE_S
+    )
     return WrkResult.parse(text)
 
 
