@@ -492,7 +492,7 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def _page_query(scope: Scope) -> tuple[int, int]:
+def page_query(scope: Scope) -> tuple[int, int]:
     query = parse_qs(scope["query_string"].decode("latin-1"))
     try:
         page = int(query.get("page", ["1"])[0])
@@ -504,7 +504,7 @@ def _page_query(scope: Scope) -> tuple[int, int]:
     return page, page_size
 
 
-def _new_item(body: bytes) -> tuple[str, str | None]:
+def new_item(body: bytes) -> tuple[str, str | None]:
     try:
         data = json.loads(body)
     except ValueError:
@@ -514,6 +514,12 @@ def _new_item(body: bytes) -> tuple[str, str | None]:
     if not isinstance(title, str) or not (description is None or isinstance(description, str)):
         raise HttpError(422, "title must be a string, description a string or null")
     return title, description
+
+
+def path_id(raw_id: str) -> int:
+    if not raw_id.isdigit() or not 1 <= int(raw_id) <= MAX_ID:
+        raise HttpError(404, "Not Found")
+    return int(raw_id)
 
 
 async def _dispatch(scope: Scope, receive: Receive) -> Response:
@@ -526,21 +532,19 @@ async def _dispatch(scope: Scope, receive: Receive) -> Response:
         return await in_thread(log_in, email, form.get("password", ""))
     if path == ITEMS_PATH and method == "GET":
         claims = token_claims(scope)
-        return await in_thread(list_items, claims, *_page_query(scope))
+        return await in_thread(list_items, claims, *page_query(scope))
     if path == ITEMS_PATH and method == "POST":
         claims = token_claims(scope)
-        title, description = _new_item(await _read_body(receive))
+        title, description = new_item(await _read_body(receive))
         return await in_thread(create_item, claims, title, description)
     if path.startswith(f"{ITEMS_PATH}/") and method == "GET":
-        raw_id = path.removeprefix(f"{ITEMS_PATH}/")
-        if not raw_id.isdigit() or not 1 <= int(raw_id) <= MAX_ID:
-            raise HttpError(404, "Not Found")
+        item_id = path_id(path.removeprefix(f"{ITEMS_PATH}/"))
         claims = token_claims(scope)
-        return await in_thread(read_item, claims, int(raw_id))
+        return await in_thread(read_item, claims, item_id)
     raise HttpError(404, "Not Found")
 
 
-def _problem(error: HttpError) -> Response:
+def problem(error: HttpError) -> Response:
     body = json.dumps({"title": error.detail, "status": error.status, "detail": error.detail})
     return Response.json(error.status, body, error.headers, media_type=b"application/problem+json")
 
@@ -564,7 +568,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         response = await _dispatch(scope, receive)
     except HttpError as error:
-        response = _problem(error)
+        response = problem(error)
     await send(
         {"type": "http.response.start", "status": response.status, "headers": response.headers}
     )

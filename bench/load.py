@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import run_command, ticks_to_ms
-from bench.servers import Server
+from bench.servers import FLOOR, FRAMEWORK, Server
 from bench.settings import BENCH_DIR
 
 LUA_SCRIPT = BENCH_DIR / "wrk.lua"
@@ -40,8 +40,9 @@ class Scenario:
     authenticated: bool = False
     random_item: bool = False
     writes: bool = False  # rows it adds are deleted after every run
-    # Also run against bench.floor_app (FastAPI with the app's services and nothing else).
-    floor: bool = False
+    # Servers between the baseline and the app, run in the same rounds (bench/README.md,
+    # "The cost ladder"): names from bench.servers.
+    rungs: tuple[str, ...] = ()
 
     def wrk_args(self, *, token: str | None, ids_file: Path | None) -> list[str]:
         args = [f"method={self.method}"]
@@ -60,6 +61,10 @@ class Scenario:
         return args
 
 
+# The same work with the framework added (raw SQL in FastAPI routes), then with the app's ORM
+# path and schemas too: what each layer costs, measured in the app's rounds.
+LADDER = (FRAMEWORK.name, FLOOR.name)
+
 # The order they run in: the write scenario last, so reads never see its rows (which are
 # deleted after each run anyway).
 SCENARIOS: tuple[Scenario, ...] = (
@@ -71,7 +76,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         baseline="baseline",
         authenticated=True,
         random_item=True,
-        floor=True,
+        rungs=LADDER,
     ),
     Scenario(
         "item_list",
@@ -79,7 +84,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "/api/v1/items?page=1&page_size=20",
         baseline="baseline",
         authenticated=True,
-        floor=True,
+        rungs=LADDER,
     ),
     Scenario(
         "login",
@@ -100,7 +105,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         content_type="application/json",
         authenticated=True,
         writes=True,
-        floor=True,
+        rungs=LADDER,
     ),
 )
 SCENARIO_NAMES = tuple(scenario.name for scenario in SCENARIOS)
@@ -173,7 +178,7 @@ class Measurement:
     """One wrk run against one server, with the CPU its workers spent meanwhile."""
 
     scenario: str
-    target: str  # "app", "baseline", "bare" or "floor"
+    target: str  # a ServerSpec name: "app", "baseline", "bare", "framework" or "floor"
     round: int  # 0 for the warm-up
     wrk: WrkResult
     cpu_ms: float  # from wrk's start until the server is idle again

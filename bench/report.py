@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import SCENARIOS, Measurement, Scenario
-from bench.servers import BARE, BASELINE, FLOOR, RATE_LIMIT_LOGIN, BootTimes
+from bench.servers import BARE, BASELINE, FLOOR, FRAMEWORK, RATE_LIMIT_LOGIN, BootTimes
 from bench.settings import BenchSettings
 
 BACKEND_TITLES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -71,13 +71,23 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
+# The cost ladder's steps (bench/README.md): each server against the one below it, and the app
+# against each rung.
+LADDER_STEPS = (
+    (FRAMEWORK.name, BASELINE.name),
+    (FLOOR.name, FRAMEWORK.name),
+    ("app", FRAMEWORK.name),
+    ("app", FLOOR.name),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ScenarioSummary:
     scenario: Scenario
     connections: int
     app: TargetSummary
     baseline: TargetSummary
-    floor: TargetSummary | None = None  # the design's floor (bench.floor_app), if run
+    rungs: tuple[TargetSummary, ...] = ()  # the ladder's servers, when the scenario runs them
 
     @property
     def throughput_ratio(self) -> float | None:
@@ -87,28 +97,24 @@ class ScenarioSummary:
     def cpu_ratio(self) -> float | None:
         return _ratio(self.app.cpu_ms_per_request, self.baseline.cpu_ms_per_request)
 
-    @property
-    def app_floor_throughput_ratio(self) -> float | None:
-        if self.floor is None:
-            return None
-        return _ratio(self.app.requests_per_s, self.floor.requests_per_s)
+    def target(self, name: str) -> TargetSummary | None:
+        return next((target for target in self.targets if target.target == name), None)
 
-    @property
-    def app_floor_cpu_ratio(self) -> float | None:
-        if self.floor is None:
-            return None
-        return _ratio(self.app.cpu_ms_per_request, self.floor.cpu_ms_per_request)
-
-    @property
-    def floor_baseline_throughput_ratio(self) -> float | None:
-        if self.floor is None:
-            return None
-        return _ratio(self.floor.requests_per_s, self.baseline.requests_per_s)
+    def ladder_ratios(self) -> dict[str, dict[str, float | None]]:
+        """Throughput and CPU ratio of each ladder step both of whose servers ran."""
+        ratios = {}
+        for upper_name, lower_name in LADDER_STEPS:
+            upper, lower = self.target(upper_name), self.target(lower_name)
+            if upper is not None and lower is not None and upper is not lower:
+                ratios[f"{upper_name}/{lower_name}"] = {
+                    "throughput": _ratio(upper.requests_per_s, lower.requests_per_s),
+                    "cpu": _ratio(upper.cpu_ms_per_request, lower.cpu_ms_per_request),
+                }
+        return ratios
 
     @property
     def targets(self) -> tuple[TargetSummary, ...]:
-        both = (self.app, self.baseline)
-        return both if self.floor is None else (*both, self.floor)
+        return (self.app, self.baseline, *self.rungs)
 
     @property
     def valid(self) -> bool:
@@ -139,14 +145,16 @@ class BackendResult:
                 continue
             app = [run for run in runs if run.target == "app"]
             base = [run for run in runs if run.target == scenario.baseline]
-            floor = [run for run in runs if run.target == FLOOR.name]
             found.append(
                 ScenarioSummary(
                     scenario=scenario,
                     connections=self.connections[scenario.name],
                     app=TargetSummary.of("app", app),
                     baseline=TargetSummary.of(scenario.baseline, base),
-                    floor=TargetSummary.of(FLOOR.name, floor) if scenario.floor else None,
+                    rungs=tuple(
+                        TargetSummary.of(rung, [run for run in runs if run.target == rung])
+                        for rung in scenario.rungs
+                    ),
                 )
             )
         return found
@@ -197,7 +205,7 @@ def _backend_json(backend: BackendResult) -> dict[str, Any]:
                 "baseline": {**asdict(s.baseline), "valid": s.baseline.valid},
                 "throughput_ratio": s.throughput_ratio,
                 "cpu_ratio": s.cpu_ratio,
-                **_floor_json(s),
+                **_ladder_json(s),
                 "valid": s.valid,
             }
             for s in backend.summaries()
@@ -207,14 +215,12 @@ def _backend_json(backend: BackendResult) -> dict[str, Any]:
     }
 
 
-def _floor_json(s: ScenarioSummary) -> dict[str, Any]:
-    if s.floor is None:
+def _ladder_json(s: ScenarioSummary) -> dict[str, Any]:
+    if not s.rungs:
         return {}
     return {
-        "floor": {**asdict(s.floor), "valid": s.floor.valid},
-        "app_floor_throughput_ratio": s.app_floor_throughput_ratio,
-        "app_floor_cpu_ratio": s.app_floor_cpu_ratio,
-        "floor_baseline_throughput_ratio": s.floor_baseline_throughput_ratio,
+        "rungs": [{**asdict(rung), "valid": rung.valid} for rung in s.rungs],
+        "ladder_ratios": s.ladder_ratios(),
     }
 
 
@@ -268,24 +274,25 @@ SERVER_HEADER = (
 )
 
 
-FLOOR_HEADER = (
-    "| scenario | floor req/s | req/s floor/base | req/s app/floor "
-    "| CPU ms/req app / floor / base | CPU app/floor | valid |\n"
-    "|---|--:|--:|--:|--:|--:|:-:|"
-)
+def _ladder_header(steps: Sequence[str]) -> str:
+    ratios = "".join(f" | req/s {step}" for step in steps)
+    return (
+        f"| scenario{ratios} | CPU ms/req app / floor / framework / base | valid |\n"
+        f"|---{'|--:' * (len(steps) + 1)}|:-:|"
+    )
 
 
-def _floor_row(s: ScenarioSummary) -> str:
-    assert s.floor is not None
-    cpu = (s.app.cpu_ms_per_request, s.floor.cpu_ms_per_request, s.baseline.cpu_ms_per_request)
+def _ladder_row(s: ScenarioSummary, steps: Sequence[str]) -> str:
+    ratios = s.ladder_ratios()
+    cpu = [
+        target.cpu_ms_per_request if target is not None else None
+        for target in (s.app, s.target(FLOOR.name), s.target(FRAMEWORK.name), s.baseline)
+    ]
     cells = [
         f"`{s.scenario.title}`",
-        _number(s.floor.requests_per_s),
-        _number(s.floor_baseline_throughput_ratio, 2),
-        _number(s.app_floor_throughput_ratio, 2),
+        *(_number(ratios.get(step, {}).get("throughput"), 2) for step in steps),
         " / ".join(_ms(value) for value in cpu),
-        _number(s.app_floor_cpu_ratio, 2),
-        "yes" if s.floor.valid else "**NO**",
+        "yes" if all(rung.valid for rung in s.rungs) else "**NO**",
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -322,15 +329,18 @@ def _notes(backend: BackendResult) -> list[str]:
 def backend_markdown(backend: BackendResult) -> str:
     lines = [f"## {BACKEND_TITLES.get(backend.backend, backend.backend)}", "", SCENARIO_HEADER]
     lines += [_scenario_row(s) for s in backend.summaries()]
-    floored = [s for s in backend.summaries() if s.floor is not None]
-    if floored:
+    laddered = [s for s in backend.summaries() if s.rungs]
+    if laddered:
+        steps = [f"{upper}/{lower}" for upper, lower in LADDER_STEPS]
         lines += [
             "",
-            "The design's floor (bench/floor_app.py: FastAPI with the app's services, ORM and "
-            "schemas, one thread hop, nothing else), run in the same rounds:",
+            "The cost ladder, run in the same rounds (bench/README.md): framework = the "
+            "baseline's SQL and JSON in FastAPI routes (bench/framework_baseline_app.py); "
+            "floor = FastAPI with the app's services, ORM and schemas, one thread hop, nothing "
+            "else (bench/floor_app.py).",
             "",
-            FLOOR_HEADER,
-            *(_floor_row(s) for s in floored),
+            _ladder_header(steps),
+            *(_ladder_row(s, steps) for s in laddered),
         ]
     lines += ["", SERVER_HEADER, *(_server_row(server) for server in backend.servers)]
     notes = _notes(backend)
@@ -349,7 +359,8 @@ def markdown(report: Report) -> str:
         f"- Each server: Gunicorn (gunicorn.conf.py) with {settings.workers} Uvicorn workers, "
         f"{_recycling(settings.max_requests)}. "
         f"Per scenario: {settings.rounds} round(s) of {settings.duration_s} s per server, app, "
-        f"baseline (and floor) alternating, after a {settings.warmup_s} s warm-up each; wrk "
+        f"baseline (and the ladder's rungs) alternating, after a {settings.warmup_s} s "
+        "warm-up each; wrk "
         f"{settings.threads} threads, {settings.connections} connections "
         f"(login: {settings.login_connections}), loopback.",
         "- App settings: ENVIRONMENT=test, BCRYPT_ROUNDS=12 (production cost), LOG_LEVEL=info, "

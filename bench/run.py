@@ -1,11 +1,11 @@
 """``make bench``: the load benchmark, app against baselines, on SQLite and PostgreSQL.
 
 Per backend: a fresh database, migrated and seeded (one user, BENCH_ITEMS items) and analysed;
-the app, the raw-ASGI baseline and the bare FastAPI app each served by Gunicorn; then every
-scenario, warm-up first, in rounds that alternate app and baseline, with wrk from another
-process. Results go to bench/results/<timestamp>.json and .md; the table is printed too. The
-exit status is 0 when every run was valid (no non-2xx, no socket error), 1 otherwise.
-See bench/README.md.
+the app and the servers it is compared with (bench/servers.py) each served by Gunicorn; then
+every scenario, warm-up first, in rounds that alternate app and baseline (and, for the item
+scenarios, the cost ladder's rungs), with wrk from another process. Results go to
+bench/results/<timestamp>.json and .md; the table is printed too. The exit status is 0 when
+every run was valid (no non-2xx, no socket error), 1 otherwise. See bench/README.md.
 """
 
 import os
@@ -46,6 +46,7 @@ from bench.servers import (
     BARE,
     BASELINE,
     FLOOR,
+    FRAMEWORK,
     Server,
     ServerError,
     ServerSpec,
@@ -74,8 +75,8 @@ class Bench:
 
 
 def _schedule(settings: BenchSettings, targets: Sequence[Server]) -> list[tuple[int, Server]]:
-    """(round, server) in running order: warm-ups (round 0), then app, baseline (, floor),
-    app, ..."""
+    """(round, server) in running order: warm-ups (round 0), then app, baseline (and the
+    ladder's rungs), app, ..."""
     warmups = [(0, server) for server in targets] if settings.warmup_s else []
     rounds = [(n, server) for n in range(1, settings.rounds + 1) for server in targets]
     return warmups + rounds
@@ -97,8 +98,7 @@ def bench_scenario(bench: Bench, scenario: Scenario) -> list[Measurement]:
     settings = bench.settings
     app = bench.servers[APP.name]
     targets = [app, bench.servers[scenario.baseline]]
-    if scenario.floor:
-        targets.append(bench.servers[FLOOR.name])
+    targets += [bench.servers[rung] for rung in scenario.rungs]
     for server in targets:
         server.ensure_running()
     # A fresh token per scenario: a long run must not outlive it (30 minutes).
@@ -129,10 +129,8 @@ def bench_scenario(bench: Bench, scenario: Scenario) -> list[Measurement]:
 
 def _specs(scenarios: Sequence[Scenario]) -> list[ServerSpec]:
     """The app (always: it issues the tokens) and the baselines the scenarios need."""
-    needed = {scenario.baseline for scenario in scenarios}
-    if any(scenario.floor for scenario in scenarios):
-        needed.add(FLOOR.name)
-    return [APP, *(spec for spec in (BASELINE, BARE, FLOOR) if spec.name in needed)]
+    needed = {name for scenario in scenarios for name in (scenario.baseline, *scenario.rungs)}
+    return [APP, *(spec for spec in (BASELINE, BARE, FRAMEWORK, FLOOR) if spec.name in needed)]
 
 
 def _server_info(server: Server) -> ServerInfo:
@@ -220,7 +218,7 @@ def run(settings: BenchSettings) -> int:
     _preflight(settings)
     started_at, started = datetime.now(UTC), time.monotonic()
     scenarios = [scenario for scenario in SCENARIOS if scenario.name in settings.scenarios]
-    minutes = settings.estimated_seconds([3 if s.floor else 2 for s in scenarios]) / 60
+    minutes = settings.estimated_seconds([2 + len(s.rungs) for s in scenarios]) / 60
     log(
         f"bench: {', '.join(settings.backends)}; {', '.join(settings.scenarios)}; "
         f"{settings.rounds} x {settings.duration_s} s per server and scenario "

@@ -62,6 +62,9 @@ class ServerSpec:
 APP = ServerSpec("app", "app.main:app", "the service (app.main:app)")
 BASELINE = ServerSpec("baseline", "bench.baseline_app:app", "raw ASGI + DB-API baseline")
 BARE = ServerSpec("bare", "bench.bare_app:app", "bare FastAPI, one sync route")
+FRAMEWORK = ServerSpec(
+    "framework", "bench.framework_baseline_app:app", "the baseline's work in FastAPI routes"
+)
 FLOOR = ServerSpec("floor", "bench.floor_app:app", "FastAPI + the app's services, no more")
 
 
