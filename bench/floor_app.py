@@ -8,15 +8,19 @@ statements as the app) and ends the unit of work, then Pydantic validates and se
 response model. Absent, so they are what the app pays beyond it: middleware (request id,
 security headers, access log, metrics), the route class's checks (body size, content type,
 rate limit, database admission), the session dependency, conditional requests (ETag), problem
-details. Error handling is FastAPI's default: the bench sends only valid requests.
+details. Error handling is FastAPI's default, plus the app's domain errors answered with their
+status and detail only: the bench sends only valid requests.
 """
 
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from app.core.db import ReadOnlySessionLocal, SessionLocal, unit_of_work
+from app.core.errors import AppError
+from app.core.problems import STATUS_BY_ERROR
 from app.core.security import TokenClaims, decode_access_token
 from app.models.item import Item
 from app.schemas.item import ItemCreate, ItemRead
@@ -25,6 +29,12 @@ from app.services import auth as auth_service
 from app.services import items as item_service
 
 app = FastAPI()
+
+
+@app.exception_handler(AppError)
+async def app_error(_request: Request, error: AppError) -> JSONResponse:
+    status = next(code for cls, code in STATUS_BY_ERROR.items() if isinstance(error, cls))
+    return JSONResponse({"detail": error.detail}, status_code=status)
 
 
 async def token_claims(request: Request) -> TokenClaims:
