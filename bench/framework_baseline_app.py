@@ -8,8 +8,8 @@ body by hand, checks the token on the event loop, runs the raw-ASGI baseline's e
 thread pool, and returns the baseline's bytes and headers as a plain ``Response``. What it pays
 beyond bench.baseline_app is FastAPI and Starlette: routing, the request object, the endpoint
 call, exception handling and the response. What the app pays beyond it is the ORM, Pydantic and
-the app's own features; the issue's budget compares exactly that ("the ORM path within reach of
-raw SQL", a baseline with "no ORM and no validation layer").
+the app's own features: app/framework is the app's distance from raw SQL with the framework
+held constant (bench/README.md, "The cost ladder").
 """
 
 from fastapi import FastAPI, Request, Response

@@ -105,7 +105,7 @@ class ScenarioSummary:
         ratios = {}
         for upper_name, lower_name in LADDER_STEPS:
             upper, lower = self.target(upper_name), self.target(lower_name)
-            if upper is not None and lower is not None and upper is not lower:
+            if upper is not None and lower is not None:
                 ratios[f"{upper_name}/{lower_name}"] = {
                     "throughput": _ratio(upper.requests_per_s, lower.requests_per_s),
                     "cpu": _ratio(upper.cpu_ms_per_request, lower.cpu_ms_per_request),
