@@ -128,7 +128,7 @@ def bench_scenario(bench: Bench, scenario: Scenario) -> list[Measurement]:
 
 
 def _specs(scenarios: Sequence[Scenario]) -> list[ServerSpec]:
-    """The app (always: it issues the tokens) and the baselines the scenarios need."""
+    """The app (always: it issues the tokens) and the servers the scenarios compare it with."""
     needed = {name for scenario in scenarios for name in (scenario.baseline, *scenario.rungs)}
     return [APP, *(spec for spec in (BASELINE, BARE, FRAMEWORK, FLOOR) if spec.name in needed)]
 

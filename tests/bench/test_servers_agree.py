@@ -135,7 +135,7 @@ def test_item_create_is_answered_alike(
     for name, response in others.items():
         assert response.status_code == 201, name
         created = response.json()
-        assert {key: v for key, v in created.items() if key not in PER_CREATION} == expected
+        assert {k: v for k, v in created.items() if k not in PER_CREATION} == expected, name
         assert response.headers["location"] == f"{ITEMS}/{created['id']}", name
         # The row is there: the servers committed before answering.
         stored = committing_client.get(response.headers["location"], headers=seeded.owner_headers)
