@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 
 from app.core.db import ReadOnlySessionLocal, SessionLocal, unit_of_work
 from app.core.errors import AppError
-from app.core.problems import STATUS_BY_ERROR
+from app.core.problems import status_of
 from app.core.security import TokenClaims, decode_access_token
 from app.models.item import Item
 from app.schemas.item import ItemCreate, ItemRead
@@ -33,8 +33,7 @@ app = FastAPI()
 
 @app.exception_handler(AppError)
 async def app_error(_request: Request, error: AppError) -> JSONResponse:
-    status = next(code for cls, code in STATUS_BY_ERROR.items() if isinstance(error, cls))
-    return JSONResponse({"detail": error.detail}, status_code=status)
+    return JSONResponse({"detail": error.detail}, status_code=status_of(error))
 
 
 async def token_claims(request: Request) -> TokenClaims:

@@ -68,7 +68,7 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
-def _status_of(exc: AppError) -> int:
+def status_of(exc: AppError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
@@ -85,7 +85,7 @@ async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, InvalidInputError):
         errors = [{"loc": list(exc.loc), "msg": exc.detail, "type": exc.error_type}]
-    return problem_response(request, _status_of(exc), exc.detail, headers=headers, errors=errors)
+    return problem_response(request, status_of(exc), exc.detail, headers=headers, errors=errors)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
