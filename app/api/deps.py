@@ -18,6 +18,7 @@ from app.core.security import TokenClaims, decode_access_token
 from app.core.threads import in_database_thread
 from app.models.item import Item
 from app.models.user import User
+from app.schemas.base import DecimalId
 from app.services import auth as auth_service
 from app.services import items as item_service
 
@@ -120,9 +121,8 @@ async def get_client_address(request: Request) -> str:
 
 ClientAddress = Annotated[str, Depends(get_client_address)]
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integer columns (larger ones could overflow SQLite)
-ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="Item id", examples=[1])]
-UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="User id", examples=[1])]
+ItemId = Annotated[DecimalId, Path(description="Item id", examples=[1])]
+UserId = Annotated[DecimalId, Path(description="User id", examples=[1])]
 
 
 _ITEM_ID = TypeAdapter(ItemId)

@@ -1,8 +1,28 @@
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
+
+# Ids are 32-bit integer columns (larger ones could overflow SQLite).
+MAX_ID = 2**31 - 1
+
+
+def require_decimal_digits(value: Any) -> Any:
+    """Text for an integer must be plain ASCII decimal digits: Python's ``int()`` (and so
+    Pydantic's lax mode) would also take "7.0", "+7", " 7" and "1_0", so one resource would
+    answer at several URLs."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise PydanticCustomError("int_parsing", "Input should be plain decimal digits")
+    return value
+
+
+# For an integer in a path or query string, after its bounds (so the schema keeps them):
+# ``Annotated[int, Field(ge=1), DIGITS_ONLY]``.
+DIGITS_ONLY = BeforeValidator(require_decimal_digits)
+# A resource id as the client sends it (path or query).
+DecimalId = Annotated[int, Field(ge=1, le=MAX_ID), DIGITS_ONLY]
 
 
 # Documents reject_nul in the OpenAPI document (ECMA-262 and Python read `\x00` alike).

@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.core.roles import Role
-from app.schemas.base import NO_NUL_PATTERN, reject_nul
+from app.schemas.base import DIGITS_ONLY, NO_NUL_PATTERN, DecimalId, reject_nul
 
 T = TypeVar("T")
 
@@ -56,8 +56,10 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     sortable_fields: ClassVar[tuple[str, ...]] = ("id", "created_at", "updated_at")
 
-    page: Annotated[int, Field(ge=1, le=MAX_PAGE, description="1-based page number")] = 1
-    page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 20
+    page: Annotated[
+        int, Field(ge=1, le=MAX_PAGE, description="1-based page number"), DIGITS_ONLY
+    ] = 1
+    page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE), DIGITS_ONLY] = 20
     q: Annotated[
         str | None,
         Field(
@@ -141,6 +143,6 @@ class ItemListQuery(ListQuery):
         ),
     ] = DEFAULT_SORT
     owner_id: Annotated[
-        int | None,
-        Field(ge=1, le=2**31 - 1, description="Admins only: items of this owner"),
+        DecimalId | None,
+        Field(description="Admins only: items of this owner"),
     ] = None
