@@ -1,5 +1,7 @@
 """Migrations for DATABASE_URL, or for a connection a caller (the tests) hands over."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from logging.config import fileConfig
 from typing import Literal
 
@@ -41,10 +43,34 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+@contextmanager
+def _sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite alters a table by copying it and dropping the old one, and with foreign keys on,
+    dropping ``users`` would delete every item (ON DELETE CASCADE). The pragma is ignored inside
+    a transaction, so it is set before the migrations' transaction begins; afterwards every
+    reference is checked."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    if connection.in_transaction():
+        raise RuntimeError("hand migrations a SQLite connection outside a transaction")
+    dbapi_connection = connection.connection.driver_connection
+    assert dbapi_connection is not None
+    dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        broken = dbapi_connection.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"migrations left broken references: {broken[:5]}")
+    finally:
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+
 def _run_on(connection: Connection) -> None:
-    _configure(connection=connection)
-    with context.begin_transaction():
-        context.run_migrations()
+    with _sqlite_foreign_keys_off(connection):
+        _configure(connection=connection)
+        with context.begin_transaction():
+            context.run_migrations()
 
 
 def run_migrations_online() -> None:

@@ -22,6 +22,7 @@ its user before hashing, holding nothing while bcrypt runs.
 """
 
 import asyncio
+import hmac
 import json
 import math
 import os
@@ -58,6 +59,7 @@ POOL_SIZE = int(os.environ.get("DB_POOL_SIZE", "10"))
 # The app's constants (app.core.security, app.core.db).
 MAX_TOKEN_LENGTH = 4096
 MAX_ID = 2**31 - 1
+TOKEN_KEY_LENGTH = 32
 MAX_PAGE_SIZE = 100
 SQLITE_BUSY_TIMEOUT_S = 5.0
 POSTGRES_CONNECT_TIMEOUT_S = 2
@@ -66,8 +68,8 @@ ADMIN_ROLE = "admin"
 ITEMS_PATH = "/api/v1/items"
 
 _ITEM_COLUMNS = "id, title, description, owner_id, version, created_at, updated_at"
-SQL_USER_BY_ID = "SELECT is_active, token_version, role FROM users WHERE id = %s"
-SQL_LOGIN_USER = "SELECT id, hashed_password, is_active, token_version FROM users WHERE email = %s"
+SQL_USER_BY_ID = "SELECT is_active, token_key, role FROM users WHERE id = %s"
+SQL_LOGIN_USER = "SELECT id, hashed_password, is_active, token_key FROM users WHERE email = %s"
 SQL_ITEM = f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = %s"
 SQL_OWN_ITEM = f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = %s AND owner_id = %s"
 # The app's list query: the page and, through a window, the total in one round trip.
@@ -301,7 +303,7 @@ def _unauthorized(detail: str) -> HttpError:
 @dataclass(frozen=True, slots=True)
 class Claims:
     user_id: int
-    token_version: int
+    token_key: str
 
 
 def token_claims(scope: Scope) -> Claims:
@@ -324,39 +326,41 @@ def token_claims(scope: Scope) -> Claims:
         )
     except (JWTError, ValueError, TypeError, KeyError, UnicodeError):
         raise _unauthorized("Invalid or expired token") from None
-    subject, version = claims.get("sub"), claims.get("ver")
+    subject, token_key = claims.get("sub"), claims.get("tkey")
     if (
         claims.get("type") != "access"
         or not isinstance(subject, str)
         or not subject.isascii()
         or not subject.isdigit()
-        or not isinstance(version, int)
-        or isinstance(version, bool)
+        or not isinstance(token_key, str)
+        or len(token_key) != TOKEN_KEY_LENGTH
         or not 1 <= int(subject) <= MAX_ID
     ):
         raise _unauthorized("Invalid or expired token")
-    return Claims(int(subject), version)
+    return Claims(int(subject), token_key)
 
 
 def _acting_user_role(db: Database, cursor: Cursor, claims: Claims) -> str:
-    """The token's user must exist, carry the token's version and be active."""
+    """The token's user must exist, be active and carry the token's key."""
     cursor.execute(db.sql(SQL_USER_BY_ID), (claims.user_id,))
     row = cursor.fetchone()
-    if row is None or row[1] != claims.token_version:
+    if row is None:
         raise _unauthorized("Token is no longer valid")
     if not row[0]:
         raise HttpError(403, "This account is deactivated")
+    if not hmac.compare_digest(row[1].encode(), claims.token_key.encode()):
+        raise _unauthorized("Token is no longer valid")
     return str(row[2])
 
 
-def _access_token(user_id: int, token_version: int) -> str:
+def _access_token(user_id: int, token_key: str) -> str:
     now = datetime.now(UTC)
     claims = {
         "sub": str(user_id),
         "iat": int(now.timestamp()),
         "exp": int((now + TOKEN_LIFETIME).timestamp()),
         "type": "access",
-        "ver": token_version,
+        "tkey": token_key,
     }
     token: str = jwt.encode(claims, SECRET_KEY, algorithm=JWT_ALGORITHM)
     return token
@@ -472,7 +476,7 @@ def log_in(email: str, password: str) -> Response:
     if not row[2]:
         raise HttpError(403, "This account is deactivated")
     body = (
-        f'{{"access_token":"{_access_token(int(row[0]), int(row[3]))}",'
+        f'{{"access_token":"{_access_token(int(row[0]), str(row[3]))}",'
         f'"token_type":"bearer","expires_in":{int(TOKEN_LIFETIME.total_seconds())}}}'
     )
     return Response.json(200, body, [(b"cache-control", b"no-store")])

@@ -76,7 +76,7 @@ def prepare() -> str:
             hashed_password=demo.hash_demo_password("demo-password-1"),
         )
         demo.seed_items(session, owner=owner, count=100)
-        return create_access_token(user_id=owner.id, token_version=owner.token_version).token
+        return create_access_token(user_id=owner.id, token_key=owner.token_key).token
 
 
 async def call(app: Any, method: str, path: str, body: bytes, token: str) -> int:

@@ -83,7 +83,7 @@ def reset_schema(engine: Engine) -> None:
             connection.execute(text("DROP SCHEMA public CASCADE"))
             connection.execute(text("CREATE SCHEMA public"))
         else:
-            for table in ("items", "users", "alembic_version"):
+            for table in ("login_attempts", "items", "users", "alembic_version"):
                 connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
 
 
@@ -103,7 +103,7 @@ def engine(
         url = require_postgres()
     engine = create_db_engine(url)
     reset_schema(engine)
-    with engine.begin() as connection:
+    with engine.connect() as connection:  # alembic commits (see alembic/env.py for SQLite)
         command.upgrade(alembic_config(connection), "head")
     yield engine
     engine.dispose()

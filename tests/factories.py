@@ -52,5 +52,5 @@ def make_item(
 
 
 def auth_headers(user: User) -> dict[str, str]:
-    token = create_access_token(user_id=user.id, token_version=user.token_version)
+    token = create_access_token(user_id=user.id, token_key=user.token_key)
     return {"Authorization": f"Bearer {token.token}"}

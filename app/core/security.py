@@ -1,5 +1,7 @@
 """Password hashing (bcrypt through passlib) and access tokens (JWT through python-jose)."""
 
+import hmac
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +18,7 @@ BCRYPT_MAX_PASSWORD_BYTES = 72
 # Far beyond any real token; refuses garbage before it reaches the decoder.
 MAX_TOKEN_LENGTH = 4096
 MAX_USER_ID = 2**31 - 1
+TOKEN_KEY_BYTES = 16
 VERIFIED_TOKEN_CACHE_SIZE = 4096
 
 
@@ -71,14 +74,25 @@ class AccessToken:
     expires_in: int
 
 
+def new_token_key() -> str:
+    """A random value only one account has, until its tokens are revoked: its tokens carry it,
+    so a token never speaks for another account (even one that got the same id) and a new key
+    revokes every token issued before it, even within the same second."""
+    return secrets.token_hex(TOKEN_KEY_BYTES)
+
+
+def token_keys_match(claimed: str, actual: str) -> bool:
+    return hmac.compare_digest(claimed.encode(), actual.encode())
+
+
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
     user_id: int
-    token_version: int
+    token_key: str
 
 
 def create_access_token(
-    *, user_id: int, token_version: int, settings: Settings | None = None
+    *, user_id: int, token_key: str, settings: Settings | None = None
 ) -> AccessToken:
     settings = settings or get_settings()
     lifetime = timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES)
@@ -88,7 +102,7 @@ def create_access_token(
         "iat": int(now.timestamp()),
         "exp": int((now + lifetime).timestamp()),
         "type": ACCESS_TOKEN_TYPE,
-        "ver": token_version,
+        "tkey": token_key,
     }
     token = jwt.encode(claims, settings.secret_key, algorithm=settings.JWT_ALGORITHM)
     return AccessToken(token=token, expires_in=int(lifetime.total_seconds()))
@@ -134,19 +148,19 @@ def _verify(token: str, key: str, algorithm: str) -> _VerifiedToken:
         )
     except (JWTError, ValueError, TypeError, KeyError, UnicodeError) as exc:
         raise ValueError("invalid token") from exc
-    subject, version = claims.get("sub"), claims.get("ver")
+    subject, token_key = claims.get("sub"), claims.get("tkey")
     if claims.get("type") != ACCESS_TOKEN_TYPE:
         raise ValueError("not an access token")
     if not isinstance(subject, str) or not subject.isascii() or not subject.isdigit():
         raise ValueError("malformed subject")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise ValueError("malformed token version")
+    if not isinstance(token_key, str) or len(token_key) != 2 * TOKEN_KEY_BYTES:
+        raise ValueError("malformed token key")
     user_id = int(subject)
     if not 1 <= user_id <= MAX_USER_ID:
         raise ValueError("subject out of range")
     not_before = claims.get("nbf")
     return _VerifiedToken(
-        claims=TokenClaims(user_id=user_id, token_version=version),
+        claims=TokenClaims(user_id=user_id, token_key=token_key),
         expires_at=float(claims["exp"]),
         not_before=float(not_before) if not_before is not None else None,
     )

@@ -14,6 +14,8 @@ class Item(VersionedMixin, Base):
     __table_args__ = (
         # A user's list: filtered by owner, ordered by the default sort (-created_at, -id).
         Index("ix_items_owner_id_created_at_id", "owner_id", "created_at", "id"),
+        # AUTOINCREMENT: SQLite would otherwise give a deleted newest row's id to the next one.
+        {"sqlite_autoincrement": True},
     )
 
     title: Mapped[str] = mapped_column(String(200), index=True)

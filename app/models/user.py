@@ -4,6 +4,7 @@ from sqlalchemy import Enum, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.roles import Role
+from app.core.security import TOKEN_KEY_BYTES, new_token_key
 from app.models.base import Base, VersionedMixin
 
 if TYPE_CHECKING:
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
 
 class User(VersionedMixin, Base):
     __tablename__ = "users"
+    # AUTOINCREMENT: SQLite would otherwise give a deleted newest row's id to the next one.
+    __table_args__ = ({"sqlite_autoincrement": True},)
     # Stored lower-cased by the schemas, so a plain unique index is case-insensitive.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     username: Mapped[str] = mapped_column(String(50))
@@ -29,9 +32,9 @@ class User(VersionedMixin, Base):
         index=True,
     )
     is_active: Mapped[bool] = mapped_column(default=True, index=True)
-    # Bumped on every password change: tokens carry it, so older tokens stop working at once,
-    # even ones issued within the same second.
-    token_version: Mapped[int] = mapped_column(default=0)
+    # Carried by the account's tokens; replaced on a password change or a deactivation, which
+    # revokes every token issued before (see app.core.security.new_token_key).
+    token_key: Mapped[str] = mapped_column(String(2 * TOKEN_KEY_BYTES), default=new_token_key)
 
     items: Mapped[list["Item"]] = relationship(
         back_populates="owner", lazy="raise", passive_deletes=True

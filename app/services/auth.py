@@ -7,6 +7,7 @@ from app.core.security import (
     AccessToken,
     TokenClaims,
     create_access_token,
+    token_keys_match,
     verify_password,
 )
 from app.crud import user_crud
@@ -39,22 +40,26 @@ def authenticate(session: Session, *, email: str, password: str, client_address:
 
 
 def issue_access_token(user: User) -> AccessToken:
-    return create_access_token(user_id=user.id, token_version=user.token_version)
+    return create_access_token(user_id=user.id, token_key=user.token_key)
 
 
 def get_token_user(session: Session, *, claims: TokenClaims) -> User:
     """The active user a verified token speaks for.
 
-    A deleted user, or a token issued before the last password change, is a 401; a deactivated
-    user is a 403 (the token is genuine, the account is not allowed).
+    A deleted user, or a token issued before the account's last password change or
+    deactivation, is a 401; a deactivated user is a 403 (the token is genuine, the account is
+    not allowed). Ids are never reused, and the token must also carry the account's own token
+    key, so no other account ever accepts it.
     """
     return ensure_token_user(user_crud.get(session, claims.user_id), claims=claims)
 
 
 def ensure_token_user(user: User | None, *, claims: TokenClaims) -> User:
     """``user`` (as loaded for ``claims``) if the token still speaks for an active account."""
-    if user is None or user.token_version != claims.token_version:
+    if user is None:
         raise AuthenticationError("Token is no longer valid", token_sent=True)
     if not user.is_active:
         raise PermissionDeniedError("This account is deactivated")
+    if not token_keys_match(claims.token_key, user.token_key):
+        raise AuthenticationError("Token is no longer valid", token_sent=True)
     return user

@@ -15,7 +15,7 @@ from app.core.errors import (
 )
 from app.core.etags import Precondition
 from app.core.roles import Role
-from app.core.security import hash_password, verify_password
+from app.core.security import hash_password, new_token_key, verify_password
 from app.crud import user_crud
 from app.models.user import User
 from app.schemas.page import UserListQuery
@@ -92,7 +92,7 @@ def change_password(
             loc=("body", "current_password"),
             error_type="invalid_password",
         )
-    user_crud.update(session, db_obj=user, obj_in=_password_change(user, change.new_password))
+    user_crud.update(session, db_obj=user, obj_in=_password_change(change.new_password))
 
 
 def update_user(
@@ -121,7 +121,10 @@ def _apply_admin_update(
         _ensure_another_admin_remains(session, leaving=user)
     _ensure_unique(session, email=changes.get("email"), username=changes.get("username"), user=user)
     if password is not None:
-        changes.update(_password_change(user, password))
+        changes.update(_password_change(password))
+    if user.is_active and changes.get("is_active") is False:
+        # Like a password change: tokens issued before stay refused after a reactivation.
+        changes["token_key"] = new_token_key()
     with conflict_on_duplicate(DUPLICATE_ACCOUNT):
         return user_crud.update(session, db_obj=user, obj_in=changes)
 
@@ -164,9 +167,9 @@ def ensure_first_superuser(session: Session, *, email: str, password: str) -> Us
     return admin
 
 
-def _password_change(user: User, password: str) -> dict[str, object]:
-    """The new hash, and a new token version that revokes every token issued before it."""
-    return {"hashed_password": hash_password(password), "token_version": user.token_version + 1}
+def _password_change(password: str) -> dict[str, object]:
+    """The new hash, and a new token key that revokes every token issued before it."""
+    return {"hashed_password": hash_password(password), "token_key": new_token_key()}
 
 
 def _ensure_unique(

@@ -61,7 +61,7 @@ def _claims(user: User, **overrides: Any) -> dict[str, Any]:
         "iat": now,
         "exp": now + 600,
         "type": "access",
-        "ver": user.token_version,
+        "tkey": user.token_key,
     }
     claims.update(overrides)
     return {name: value for name, value in claims.items() if value is not None}

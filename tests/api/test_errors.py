@@ -19,7 +19,7 @@ from app.api.lifespan import create_first_superuser
 from app.core.config import Settings, get_settings
 from app.core.db import create_db_engine, get_session, unit_of_work
 from app.core.roles import Role
-from app.core.security import create_access_token, verify_password
+from app.core.security import create_access_token, new_token_key, verify_password
 from app.main import app
 from app.models import Item, User
 from tests.factories import auth_headers, make_user
@@ -344,7 +344,9 @@ def test_a_revoked_token_is_401_before_a_malformed_item_id_is_422(
 ) -> None:
     user = make_user(session)
     headers = auth_headers(user)
-    user.token_version += 1  # a password change revokes the token; its signature still holds
+    user.token_key = (
+        new_token_key()
+    )  # a password change revokes the token; its signature still holds
     session.flush()
 
     response = client.request(method, "/api/v1/items/0", json={"title": "x"}, headers=headers)
@@ -384,7 +386,7 @@ def test_a_revoked_token_is_401_before_an_invalid_body_or_query_is_422(
     user = make_user(session)
     headers = auth_headers(user)
     if revoke == "password changed":
-        user.token_version += 1
+        user.token_key = new_token_key()
     else:
         session.delete(user)
     session.flush()
@@ -596,7 +598,7 @@ def test_readiness_is_503_when_the_database_is_unreachable(
 def test_authenticated_route_is_503_when_the_database_is_unreachable(
     app_client: TestClient, unreachable_database: list[int]
 ) -> None:
-    token = create_access_token(user_id=1, token_version=0)
+    token = create_access_token(user_id=1, token_key="0123456789abcdef0123456789abcdef")
 
     response = app_client.get(
         "/api/v1/users/me", headers={"Authorization": f"Bearer {token.token}"}

@@ -22,7 +22,7 @@ def test_a_not_yet_valid_token_is_refused(client: TestClient, user: User) -> Non
         "nbf": now + 3600,
         "exp": now + 7200,
         "type": "access",
-        "ver": user.token_version,
+        "tkey": user.token_key,
     }
     token = jwt.encode(claims, get_settings().secret_key, algorithm="HS256")
 

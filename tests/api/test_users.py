@@ -925,7 +925,7 @@ def test_admin_update_with_null_for_a_required_field_is_422(
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("hashed_password", "x"), ("id", 5), ("token_version", 9)]
+    ("field", "value"), [("hashed_password", "x"), ("id", 5), ("token_key", "0" * 32)]
 )
 def test_admin_update_with_an_unknown_field_is_422(
     client: TestClient,

@@ -39,7 +39,7 @@ def _claims(**overrides: Any) -> dict[str, Any]:
         "iat": now,
         "exp": now + 600,
         "type": "access",
-        "ver": 0,
+        "tkey": "0123456789abcdef0123456789abcdef",
     }
     claims.update(overrides)
     return {name: value for name, value in claims.items() if value is not None}
@@ -84,9 +84,9 @@ BAD_TOKENS: dict[str, tuple[Callable[[], str], str]] = {
         lambda: _sign(_claims(sub=str(MAX_USER_ID + 1))),
         "subject out of range",
     ),
-    "version-missing": (lambda: _sign(_claims(ver=None)), "malformed token version"),
-    "version-not-integer": (lambda: _sign(_claims(ver="0")), "malformed token version"),
-    "version-boolean": (lambda: _sign(_claims(ver=False)), "malformed token version"),
+    "key-missing": (lambda: _sign(_claims(tkey=None)), "malformed token key"),
+    "key-not-string": (lambda: _sign(_claims(tkey=0)), "malformed token key"),
+    "key-too-short": (lambda: _sign(_claims(tkey="0123")), "malformed token key"),
     "oversized": (
         lambda: _sign(_claims(padding="x" * MAX_TOKEN_LENGTH)),
         "token too long",
@@ -194,18 +194,18 @@ def test_verify_costs_one_bcrypt_check_whatever_the_input(
     assert len(bcrypt_verifications) == 1
 
 
-def test_fresh_token_decodes_to_its_user_and_version() -> None:
-    token = create_access_token(user_id=42, token_version=3)
+def test_fresh_token_decodes_to_its_user_and_token_key() -> None:
+    token = create_access_token(user_id=42, token_key="0123456789abcdef0123456789abcdef")
 
     claims = decode_access_token(token.token)
 
-    assert claims == TokenClaims(user_id=42, token_version=3)
+    assert claims == TokenClaims(user_id=42, token_key="0123456789abcdef0123456789abcdef")
 
 
 def test_token_carries_the_contract_claims() -> None:
     settings = get_settings()
 
-    token = create_access_token(user_id=7, token_version=0)
+    token = create_access_token(user_id=7, token_key="0123456789abcdef0123456789abcdef")
 
     claims = jwt.decode(token.token, settings.secret_key, algorithms=[settings.JWT_ALGORITHM])
     assert claims["sub"] == "7"
@@ -215,7 +215,7 @@ def test_token_carries_the_contract_claims() -> None:
 
 
 def test_token_header_names_the_configured_algorithm() -> None:
-    token = create_access_token(user_id=7, token_version=0)
+    token = create_access_token(user_id=7, token_key="0123456789abcdef0123456789abcdef")
 
     assert jwt.get_unverified_header(token.token)["alg"] == get_settings().JWT_ALGORITHM == "HS256"
 
@@ -224,7 +224,7 @@ def test_hand_crafted_valid_token_decodes() -> None:
     # Guards the bad-token cases below: they differ from this one in one respect only.
     claims = decode_access_token(_sign(_claims(sub=str(MAX_USER_ID))))
 
-    assert claims == TokenClaims(user_id=MAX_USER_ID, token_version=0)
+    assert claims == TokenClaims(user_id=MAX_USER_ID, token_key="0123456789abcdef0123456789abcdef")
 
 
 def test_oversized_token_case_is_really_oversized() -> None:

@@ -11,7 +11,14 @@ from app.core.config import Settings, get_settings
 
 def token(**claims: object) -> str:
     now = int(time.time())
-    body = {"sub": "7", "iat": now, "exp": now + 60, "type": "access", "ver": 0, **claims}
+    body = {
+        "sub": "7",
+        "iat": now,
+        "exp": now + 60,
+        "type": "access",
+        "tkey": "0123456789abcdef0123456789abcdef",
+        **claims,
+    }
     return jwt.encode(body, get_settings().secret_key, algorithm="HS256")
 
 

@@ -1,27 +1,23 @@
 """Migrations build, match and tear down the schema on an empty database of each backend.
 
-These tests manage their own databases (a fresh SQLite file, or a fresh PostgreSQL database
-created for the test and dropped afterwards) instead of the shared ``engine`` fixture, whose
-schema is already migrated.
+These tests manage their own databases (see conftest.py) instead of the shared ``engine``
+fixture, whose schema is already migrated.
 """
 
 import os
 import subprocess
-import uuid
-from collections.abc import Iterator
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import create_db_engine
 from app.models import Base
-from tests.conftest import ROOT, alembic_config, require_postgres
+from tests.conftest import ROOT, alembic_config
+from tests.migrations.conftest import downgrade, upgrade
 
 APP_TABLES = {"users", "items"}
 
@@ -35,53 +31,6 @@ SKIPPED_EXPRESSION_INDEX_WARNINGS = (
     "ignore:autogenerate skipping metadata-specified expression-based index "
     "'uq_users_username_lower'; dialect 'sqlite':UserWarning",
 )
-
-
-def _create_postgres_database() -> tuple[Engine, str, str]:
-    server_url = make_url(require_postgres())
-    name = f"migr_{uuid.uuid4().hex[:12]}"
-    maintenance = create_db_engine(
-        server_url.set(database="postgres").render_as_string(hide_password=False),
-        isolation_level="AUTOCOMMIT",
-    )
-    with maintenance.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    return maintenance, name, server_url.set(database=name).render_as_string(hide_password=False)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """The URL of a new, empty database (skipped or failed like conftest's when PostgreSQL is
-    down)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('migrations')}/empty.db"
-        return
-    maintenance, name, url = _create_postgres_database()
-    try:
-        yield url
-    finally:
-        with maintenance.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        maintenance.dispose()
-
-
-@pytest.fixture
-def empty_engine(database_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-def _upgrade(engine: Engine, revision: str = "head") -> None:
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), revision)
-
-
-def _downgrade(engine: Engine, revision: str = "base") -> None:
-    with engine.begin() as connection:
-        command.downgrade(alembic_config(connection), revision)
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -98,17 +47,17 @@ def _head_revision() -> str | None:
 
 
 def test_upgrade_head_on_empty_database_builds_the_schema(empty_engine: Engine) -> None:
-    _upgrade(empty_engine)
+    upgrade(empty_engine)
 
     assert _tables(empty_engine) == APP_TABLES | {"alembic_version"}
     assert _current_revision(empty_engine) == _head_revision()
 
 
 def test_migrated_schema_treats_usernames_case_insensitively(empty_engine: Engine) -> None:
-    _upgrade(empty_engine)
+    upgrade(empty_engine)
     insert = text(
-        "INSERT INTO users (email, username, hashed_password, role, is_active, token_version,"
-        " version, created_at, updated_at) VALUES (:email, :username, 'x', 'user', true, 0, 1,"
+        "INSERT INTO users (email, username, hashed_password, role, is_active, token_key,"
+        " version, created_at, updated_at) VALUES (:email, :username, 'x', 'user', true, 'k', 1,"
         " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
     )
     with empty_engine.begin() as connection:
@@ -120,7 +69,7 @@ def test_migrated_schema_treats_usernames_case_insensitively(empty_engine: Engin
 
 @pytest.mark.filterwarnings(*SKIPPED_EXPRESSION_INDEX_WARNINGS)
 def test_models_and_migrations_do_not_differ(empty_engine: Engine) -> None:
-    _upgrade(empty_engine)
+    upgrade(empty_engine)
 
     with empty_engine.connect() as connection:
         context = MigrationContext.configure(
@@ -137,19 +86,19 @@ def test_models_and_migrations_do_not_differ(empty_engine: Engine) -> None:
 
 
 def test_downgrade_to_base_leaves_no_tables(empty_engine: Engine) -> None:
-    _upgrade(empty_engine)
+    upgrade(empty_engine)
 
-    _downgrade(empty_engine)
+    downgrade(empty_engine)
 
     assert _tables(empty_engine) - {"alembic_version"} == set()
     assert _current_revision(empty_engine) is None
 
 
 def test_upgrade_after_downgrade_rebuilds_the_schema(empty_engine: Engine) -> None:
-    _upgrade(empty_engine)
-    _downgrade(empty_engine)
+    upgrade(empty_engine)
+    downgrade(empty_engine)
 
-    _upgrade(empty_engine)
+    upgrade(empty_engine)
 
     assert _tables(empty_engine) == APP_TABLES | {"alembic_version"}
     assert _current_revision(empty_engine) == _head_revision()

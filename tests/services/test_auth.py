@@ -8,7 +8,7 @@ from passlib.context import CryptContext
 from sqlalchemy.orm import Session
 
 from app.core.errors import AuthenticationError, PermissionDeniedError
-from app.core.security import TokenClaims, decode_access_token
+from app.core.security import TokenClaims, decode_access_token, new_token_key
 from app.models import User
 from app.services.auth import authenticate, get_token_user, issue_access_token
 from tests.factories import DEFAULT_PASSWORD, make_user
@@ -162,12 +162,12 @@ def test_authenticate_costs_one_bcrypt_check_whatever_the_outcome(
     assert len(bcrypt_verifications) == 1
 
 
-def test_issued_token_decodes_to_the_user_and_token_version(session: Session, user: User) -> None:
+def test_issued_token_decodes_to_the_user_and_token_key(session: Session, user: User) -> None:
     token = issue_access_token(user)
 
     claims = decode_access_token(token.token)
 
-    assert claims == TokenClaims(user_id=user.id, token_version=user.token_version)
+    assert claims == TokenClaims(user_id=user.id, token_key=user.token_key)
 
 
 def test_get_token_user_returns_the_user(session: Session, user: User) -> None:
@@ -179,7 +179,7 @@ def test_get_token_user_returns_the_user(session: Session, user: User) -> None:
 
 
 def test_get_token_user_of_unknown_user_is_invalid_token(session: Session) -> None:
-    claims = TokenClaims(user_id=2**31 - 1, token_version=0)
+    claims = TokenClaims(user_id=2**31 - 1, token_key="0123456789abcdef0123456789abcdef")
 
     with pytest.raises(AuthenticationError) as caught:
         get_token_user(session, claims=claims)
@@ -198,11 +198,11 @@ def test_get_token_user_of_deleted_user_is_invalid_token(session: Session, user:
     assert caught.value.token_sent is True
 
 
-def test_get_token_user_with_an_older_token_version_is_invalid_token(
+def test_get_token_user_with_a_replaced_token_key_is_invalid_token(
     session: Session, user: User
 ) -> None:
     claims = decode_access_token(issue_access_token(user).token)
-    user.token_version += 1
+    user.token_key = new_token_key()
     session.flush()
 
     with pytest.raises(AuthenticationError) as caught:
@@ -211,10 +211,10 @@ def test_get_token_user_with_an_older_token_version_is_invalid_token(
     assert caught.value.token_sent is True
 
 
-def test_get_token_user_with_a_newer_token_version_is_invalid_token(
+def test_get_token_user_with_another_accounts_token_key_is_invalid_token(
     session: Session, user: User
 ) -> None:
-    claims = TokenClaims(user_id=user.id, token_version=user.token_version + 1)
+    claims = TokenClaims(user_id=user.id, token_key=new_token_key())
 
     with pytest.raises(AuthenticationError):
         get_token_user(session, claims=claims)

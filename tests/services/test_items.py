@@ -33,7 +33,7 @@ def ids(items: Iterable[Item]) -> set[int]:
 
 
 def get_item(session: Session, *, user: User, item_id: int) -> Item:
-    claims = TokenClaims(user_id=user.id, token_version=user.token_version)
+    claims = TokenClaims(user_id=user.id, token_key=user.token_key)
     viewer, item = item_service.load_for_token(session, claims=claims, item_id=item_id)
     return item_service.ensure_visible(item, user=viewer, item_id=item_id)
 
