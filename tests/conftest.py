@@ -9,6 +9,7 @@ outer transaction that is rolled back, and the app's commits become SAVEPOINT re
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _TMP = Path(tempfile.mkdtemp(prefix="api-tests-"))
@@ -35,14 +36,23 @@ for _name in (
 import pytest  # noqa: E402
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
+from fastapi import Request  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
-from app.core.db import create_db_engine, get_session, unit_of_work  # noqa: E402
+from app.api.deps import get_login_budgets  # noqa: E402
+from app.core.db import (  # noqa: E402
+    AUTOCOMMIT_OPTION,
+    create_db_engine,
+    get_session,
+    unit_of_work,
+    wants_autocommit,
+)
 from app.core.rate_limit import get_rate_limiter  # noqa: E402
 from app.main import app  # noqa: E402
-from app.models import Item, User  # noqa: E402
+from app.models import Item, LoginAttempt, User  # noqa: E402
+from app.services.login_budget import DatabaseAttempts, LoginBudgets  # noqa: E402
 from tests.factories import auth_headers, make_user  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,6 +131,18 @@ def session(engine: Engine) -> Iterator[Session]:
         outer.rollback()
 
 
+@pytest.fixture
+def login_budgets(session: Session) -> LoginBudgets:
+    """Login budgets counted in the test's transaction (each unit commits a SAVEPOINT)."""
+
+    @contextmanager
+    def units() -> Iterator[Session]:
+        with unit_of_work(session):
+            yield session
+
+    return LoginBudgets(database=DatabaseAttempts(units))
+
+
 @pytest.fixture(scope="session")
 def app_client() -> Iterator[TestClient]:
     with TestClient(app) as client:
@@ -128,7 +150,9 @@ def app_client() -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def client(app_client: TestClient, session: Session) -> Iterator[TestClient]:
+def client(
+    app_client: TestClient, session: Session, login_budgets: LoginBudgets
+) -> Iterator[TestClient]:
     """The app, with each request's unit of work running in the test's transaction."""
 
     def session_override() -> Iterator[Session]:
@@ -140,6 +164,7 @@ def client(app_client: TestClient, session: Session) -> Iterator[TestClient]:
             yield session
 
     app.dependency_overrides[get_session] = session_override
+    app.dependency_overrides[get_login_budgets] = lambda: login_budgets
     yield app_client
     app.dependency_overrides.clear()
 
@@ -150,6 +175,7 @@ def committing_sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
     emptied afterwards."""
     yield sessionmaker(engine, expire_on_commit=False)
     with engine.begin() as connection:
+        connection.execute(LoginAttempt.__table__.delete())
         connection.execute(Item.__table__.delete())
         connection.execute(User.__table__.delete())
 
@@ -160,11 +186,24 @@ def committing_client(
 ) -> Iterator[TestClient]:
     """The app with production's session handling, on the test database."""
 
-    def session_override() -> Iterator[Session]:
+    autocommit_sessions = sessionmaker(
+        committing_sessions.kw["bind"].execution_options(**{AUTOCOMMIT_OPTION: True}),
+        expire_on_commit=False,
+    )
+
+    def session_override(request: Request) -> Iterator[Session]:
+        sessions = autocommit_sessions if wants_autocommit(request) else committing_sessions
+        with sessions() as session, unit_of_work(session):
+            yield session
+
+    @contextmanager
+    def separate_units() -> Iterator[Session]:
         with committing_sessions() as session, unit_of_work(session):
             yield session
 
+    budgets = LoginBudgets(database=DatabaseAttempts(separate_units))
     app.dependency_overrides[get_session] = session_override
+    app.dependency_overrides[get_login_budgets] = lambda: budgets
     yield app_client
     app.dependency_overrides.clear()
 

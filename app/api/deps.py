@@ -21,6 +21,8 @@ from app.models.user import User
 from app.schemas.base import DecimalId
 from app.services import auth as auth_service
 from app.services import items as item_service
+from app.services import login_budget
+from app.services.login_budget import LoginBudgets
 
 
 async def admit_database_work(request: Request) -> AsyncIterator[None]:
@@ -33,13 +35,15 @@ async def admit_database_work(request: Request) -> AsyncIterator[None]:
 DatabaseAdmission = Depends(admit_database_work, scope="function")
 
 
-async def mark_read_only(request: Request) -> None:
-    request.state.read_only_session = True
+async def mark_autocommit(request: Request) -> None:
+    request.state.autocommit_session = True
 
 
-# For a route that only reads the database whatever its method (login): its session runs in
-# autocommit, so no transaction (on SQLite: no write lock) is held while bcrypt runs.
-ReadOnlySession = Depends(mark_read_only)
+# For a route that checks a password and whose writes are single statements (login, password
+# and email changes): its session runs in autocommit, so no transaction (on SQLite: no write
+# lock) is held while bcrypt runs, and the login budget's own unit of work
+# (app.services.login_budget) never waits for the request's.
+AutocommitSession = Depends(mark_autocommit)
 
 # scope="function": the commit runs before the response is sent, so a failed commit is an error
 # response, never a 2xx (plain yield dependencies clean up after the response since 0.118).
@@ -111,6 +115,13 @@ async def get_admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+async def get_login_budgets() -> LoginBudgets:
+    return login_budget.configured_budgets()
+
+
+LoginBudgetsDep = Annotated[LoginBudgets, Depends(get_login_budgets)]
 
 
 async def get_client_address(request: Request) -> str:

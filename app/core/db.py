@@ -27,6 +27,7 @@ CONNECT_TIMEOUT_S = 2
 # Bounds every statement, so a stuck query or lock frees its worker thread instead of hanging it.
 POSTGRES_STATEMENT_TIMEOUT_MS = 15000
 IDLE_PING_AFTER_S = 10.0
+SEPARATE_POOL_SIZE = 2
 # An execution option: sessions on ``engine.execution_options(session_autocommit=True)`` run every
 # statement in its own transaction, so ending one costs no COMMIT (and on SQLite no lock).
 AUTOCOMMIT_OPTION = "session_autocommit"
@@ -169,6 +170,30 @@ def unit_of_work(session: Session) -> Iterator[Session]:
         session.commit()
 
 
+# Login attempts are counted in short units of work on connections of their own
+# (app.services.login_budget), committed before the password is checked: the count binds every
+# worker at once, whatever becomes of the request. A pool of its own, so a request holding a
+# connection never waits for another from its own pool.
+_separate_engine = create_db_engine(
+    get_settings().DATABASE_URL, pool_size=SEPARATE_POOL_SIZE, max_overflow=0
+)
+SeparateSessionLocal = sessionmaker(_separate_engine, expire_on_commit=False)
+
+
+@contextmanager
+def separate_unit_of_work() -> Iterator[Session]:
+    """A unit of work apart from the request's, committed when the block ends."""
+    with SeparateSessionLocal() as session, unit_of_work(session):
+        yield session
+
+
+def wants_autocommit(request: Request) -> bool:
+    """Reads, and routes that asked for it (app.api.deps.AutocommitSession)."""
+    return request.method in READ_ONLY_METHODS or getattr(
+        request.state, "autocommit_session", False
+    )
+
+
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session and one transaction per request, committed before the response is sent.
 
@@ -177,9 +202,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     for writes; GET/HEAD sessions are in autocommit mode, so they have nothing to finish and
     are closed right here.
     """
-    read_only = request.method in READ_ONLY_METHODS or getattr(
-        request.state, "read_only_session", False
-    )
+    read_only = wants_autocommit(request)
     session = (ReadOnlySessionLocal if read_only else SessionLocal)()
     try:
         yield session

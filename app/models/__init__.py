@@ -2,6 +2,7 @@
 
 from app.models.base import Base
 from app.models.item import Item
+from app.models.login_attempt import LoginAttempt
 from app.models.user import User
 
-__all__ = ["Base", "Item", "User"]
+__all__ = ["Base", "Item", "LoginAttempt", "User"]

@@ -74,16 +74,32 @@ class UserCreate(Schema):
     full_name: FullName | None = None
 
 
-class UserUpdateMe(Schema):
-    """Fields a user may change on their own account; omitted fields stay as they are."""
+CurrentPassword = Annotated[
+    str,
+    Field(
+        max_length=1024,
+        description="The account's password as it is now. A wrong one is 422 here and counts "
+        "as a failed login for the `RATE_LIMIT_LOGIN` budgets.",
+    ),
+]
 
+
+class _AccountFields(Schema):
     email: NotNull[Email] = None
     username: NotNull[Username] = None
     full_name: FullName | None = None
 
 
-class UserUpdateAdmin(UserUpdateMe):
-    """Fields an admin may change on any account (a new password revokes the user's tokens)."""
+class UserUpdateMe(_AccountFields):
+    """Fields a user may change on their own account; omitted fields stay as they are.
+    Changing the email (the login) needs ``current_password``."""
+
+    current_password: NotNull[CurrentPassword] = None
+
+
+class UserUpdateAdmin(_AccountFields):
+    """Fields an admin may change on any account (a new password, or a deactivation, revokes
+    the user's tokens)."""
 
     role: NotNull[Role] = None
     is_active: NotNull[StrictBool] = None  # JSON true/false only, not 0, 1 or "yes"
@@ -91,7 +107,7 @@ class UserUpdateAdmin(UserUpdateMe):
 
 
 class PasswordChange(Schema):
-    current_password: Annotated[str, Field(max_length=1024)]
+    current_password: CurrentPassword
     new_password: Password
 
 

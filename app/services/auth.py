@@ -12,13 +12,15 @@ from app.core.security import (
 )
 from app.crud import user_crud
 from app.models.user import User
-from app.services import login_budget
+from app.services.login_budget import LoginBudgets
 
 MAX_EMAIL_LENGTH = 254
 INVALID_CREDENTIALS = "Incorrect email or password"
 
 
-def authenticate(session: Session, *, email: str, password: str, client_address: str) -> User:
+def authenticate(
+    session: Session, *, budgets: LoginBudgets, email: str, password: str, client_address: str
+) -> User:
     """The user whose email and password these are.
 
     An unknown email, a wrong password and a password that could never match all cost one bcrypt
@@ -27,15 +29,15 @@ def authenticate(session: Session, *, email: str, password: str, client_address:
     budget raises ``RateLimitedError`` before any hashing.
     """
     email = email.strip().lower()
-    login_budget.ensure_login_allowed(email=email, client_address=client_address)
-    plausible_email = "\x00" not in email and 0 < len(email) <= MAX_EMAIL_LENGTH
-    user = user_crud.get_by_email(session, email=email) if plausible_email else None
-    if not verify_password(password, user.hashed_password if user else None) or user is None:
-        login_budget.record_failed_login(email=email, client_address=client_address)
-        raise AuthenticationError(INVALID_CREDENTIALS)
+    with budgets.attempt(email=email, client_address=client_address) as check:
+        plausible_email = "\x00" not in email and 0 < len(email) <= MAX_EMAIL_LENGTH
+        user = user_crud.get_by_email(session, email=email) if plausible_email else None
+        if not verify_password(password, user.hashed_password if user else None) or user is None:
+            raise AuthenticationError(INVALID_CREDENTIALS)
+        check.passed()
     if not user.is_active:
         raise PermissionDeniedError("This account is deactivated")
-    login_budget.clear_failed_logins(email=email)
+    budgets.clear_account(email)
     return user
 
 

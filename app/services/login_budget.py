@@ -1,51 +1,187 @@
 """Budgets of failed logins, per account and per client address (``RATE_LIMIT_LOGIN``).
 
-Both budgets are checked before any password hashing, so a guessing client is stopped cheaply.
-Only failures count; a successful login clears the account's budget (not the address's, so one
-known password cannot launder guesses at other accounts from the same address). While an
-account's budget is spent, even its owner must wait out ``Retry-After``: the accepted price of
-bounding guesses per account.
+Every password check, at login and wherever a password confirms a change, first takes a place
+in both budgets: atomically, in a store every worker and host shares, before any hashing. A
+full budget is a 429. The place is kept as a failure unless the password was right, so at most
+N passwords are checked per account (and per address) in any window while they fail, however
+many attempts arrive at once. A successful login clears the account's budget (not the
+address's, so one known password cannot launder guesses at other accounts from the same
+address). While an account's budget is spent, even its owner must wait out ``Retry-After``:
+the accepted price of bounding guesses per account.
+
+The store is the database (``login_attempts``) or, with ``REDIS_URL``, Redis; while Redis is
+unreachable the database takes over, never no limit. Attempts made at the switch are counted
+in the store that took them, so a window that spans an outage's start or end may hold up to N
+failures in each store.
 """
 
 import hashlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Protocol
+
+from limits import RateLimitItem
+from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
+from app.core.db import separate_unit_of_work
 from app.core.errors import RateLimitedError
-from app.core.rate_limit import get_rate_limiter, parse_limit
+from app.core.rate_limit import parse_limit
+from app.core.redis_attempts import AttemptStoreUnavailable, RedisAttempts
+from app.crud import login_attempt_crud
+from app.schemas.login_attempt import LoginAttemptCreate
 
-_ACCOUNT = "login-account"
-_ADDRESS = "login-address"
+logger = logging.getLogger(__name__)
+
+OUTAGE_BACKOFF_S = 5.0
+# Rows this much past their window are purged: never one that a slower concurrent attempt,
+# with a slightly earlier clock reading, still counts.
+PURGE_MARGIN_S = 60.0
+TOO_MANY_ATTEMPTS = "Too many failed login attempts; retry later"
 
 
-def _account_key(email: str) -> str:
-    # Hashed: the counter store never holds email addresses, and odd input stays a short key.
-    return hashlib.sha256(email.strip().lower().encode(errors="replace")).hexdigest()
+class AttemptStore(Protocol):
+    def reserve(self, budgets: Sequence[str], *, limit: int, window_s: int) -> list[str] | int:
+        """A place in every budget (the entries taken), or the whole seconds to wait."""
+
+    def release(self, budgets: Sequence[str], entries: Sequence[str]) -> None: ...
+
+    def clear(self, budget: str) -> None: ...
 
 
-def ensure_login_allowed(*, email: str, client_address: str) -> None:
-    limit = parse_limit(get_settings().RATE_LIMIT_LOGIN)
-    limiter = get_rate_limiter()
-    waits = [
-        wait
-        for wait in (
-            limiter.retry_after(limit, _ACCOUNT, _account_key(email)),
-            limiter.retry_after(limit, _ADDRESS, client_address),
+class DatabaseAttempts:
+    """Attempts as rows, counted under a lock per budget in short units of work of their own."""
+
+    def __init__(self, units: Callable[[], AbstractContextManager[Session]]) -> None:
+        self._units = units
+
+    def reserve(self, budgets: Sequence[str], *, limit: int, window_s: int) -> list[str] | int:
+        now = time.time()
+        since = now - window_s
+        with self._units() as session:
+            login_attempt_crud.lock_budgets(session, budgets=budgets)
+            login_attempt_crud.purge(session, before=since - PURGE_MARGIN_S)
+            waits = []
+            for budget in budgets:
+                count, oldest = login_attempt_crud.window(session, budget=budget, since=since)
+                if count >= limit and oldest is not None:
+                    waits.append(oldest + window_s - now)
+            if waits:
+                return max(1, math.ceil(max(waits)))
+            attempts = login_attempt_crud.create_many(
+                session,
+                objs_in=[LoginAttemptCreate(budget=budget, attempted_at=now) for budget in budgets],
+            )
+            return [str(attempt.id) for attempt in attempts]
+
+    def release(self, budgets: Sequence[str], entries: Sequence[str]) -> None:  # noqa: ARG002 (rows have ids)
+        with self._units() as session:
+            login_attempt_crud.delete_ids(session, ids=[int(entry) for entry in entries])
+
+    def clear(self, budget: str) -> None:
+        with self._units() as session:
+            login_attempt_crud.delete_budget(session, budget=budget)
+
+
+@dataclass
+class PasswordCheck:
+    """Handed to the block that checks a password; ``passed()`` when it was right."""
+
+    right: bool = field(default=False, init=False)
+
+    def passed(self) -> None:
+        self.right = True
+
+
+class LoginBudgets:
+    def __init__(self, *, database: AttemptStore, redis: AttemptStore | None = None) -> None:
+        self._database = database
+        self._redis = redis
+        self._lock = threading.Lock()
+        self._skip_redis_until = 0.0
+
+    @contextmanager
+    def attempt(self, *, email: str, client_address: str) -> Iterator[PasswordCheck]:
+        """Take a place in the account's and the address's budgets (``RateLimitedError`` when
+        either is spent), then let the block check the password. The place stays taken, as a
+        failure, unless the block calls ``check.passed()``."""
+        budgets = (account_budget(email), address_budget(client_address))
+        limit = parse_limit(get_settings().RATE_LIMIT_LOGIN)
+        store, taken = self._reserve(budgets, limit)
+        if isinstance(taken, int):
+            raise RateLimitedError(TOO_MANY_ATTEMPTS, retry_after=taken)
+        check = PasswordCheck()
+        try:
+            yield check
+        finally:
+            if check.right:
+                self._quietly(lambda: store.release(budgets, taken))
+
+    def clear_account(self, email: str) -> None:
+        """Forget the account's failures (after a successful login)."""
+        budget = account_budget(email)
+        store = self._redis if self._redis is not None and self._redis_up() else self._database
+        self._quietly(lambda: store.clear(budget))
+
+    def _reserve(
+        self, budgets: Sequence[str], limit: RateLimitItem
+    ) -> tuple[AttemptStore, list[str] | int]:
+        window_s = limit.get_expiry()
+        if self._redis is not None and self._redis_up():
+            try:
+                return self._redis, self._redis.reserve(
+                    budgets, limit=limit.amount, window_s=window_s
+                )
+            except AttemptStoreUnavailable as exc:
+                self._redis_down(exc)
+        return self._database, self._database.reserve(
+            budgets, limit=limit.amount, window_s=window_s
         )
-        if wait is not None
-    ]
-    if waits:
-        raise RateLimitedError(
-            "Too many failed login attempts; retry later", retry_after=max(waits)
-        )
+
+    def _redis_up(self) -> bool:
+        return time.monotonic() >= self._skip_redis_until
+
+    def _redis_down(self, exc: Exception) -> None:
+        with self._lock:
+            first = self._redis_up()
+            self._skip_redis_until = time.monotonic() + OUTAGE_BACKOFF_S
+        if first:
+            logger.warning(
+                "Login budgets: Redis unreachable, counting in the database for %.0f s: %s",
+                OUTAGE_BACKOFF_S,
+                exc,
+            )
+
+    def _quietly(self, call: Callable[[], None]) -> None:
+        """Giving a place back may fail (Redis gone): the attempt then counts until its window
+        ends, which errs on the safe side."""
+        try:
+            call()
+        except AttemptStoreUnavailable as exc:
+            self._redis_down(exc)
 
 
-def record_failed_login(*, email: str, client_address: str) -> None:
-    limit = parse_limit(get_settings().RATE_LIMIT_LOGIN)
-    limiter = get_rate_limiter()
-    limiter.hit(limit, _ACCOUNT, _account_key(email))
-    limiter.hit(limit, _ADDRESS, client_address)
+def account_budget(email: str) -> str:
+    # Hashed: the store never holds email addresses, and odd input stays a short key.
+    digest = hashlib.sha256(email.strip().lower().encode(errors="replace")).hexdigest()
+    return f"account:{digest}"
 
 
-def clear_failed_logins(*, email: str) -> None:
-    limit = parse_limit(get_settings().RATE_LIMIT_LOGIN)
-    get_rate_limiter().clear(limit, _ACCOUNT, _account_key(email))
+def address_budget(client_address: str) -> str:
+    return f"address:{client_address[:64]}"
+
+
+@lru_cache
+def configured_budgets() -> LoginBudgets:
+    """The budgets as configured: in Redis when ``REDIS_URL`` is set, else in the database."""
+    redis_url = get_settings().REDIS_URL
+    return LoginBudgets(
+        database=DatabaseAttempts(separate_unit_of_work),
+        redis=RedisAttempts(redis_url) if redis_url else None,
+    )

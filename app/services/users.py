@@ -20,8 +20,8 @@ from app.crud import user_crud
 from app.models.user import User
 from app.schemas.page import UserListQuery
 from app.schemas.user import PasswordChange, UserCreate, UserUpdateAdmin, UserUpdateMe
-from app.services import login_budget
 from app.services.common import conflict_on_duplicate, guarded_write
+from app.services.login_budget import LoginBudgets
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +65,29 @@ def list_users(session: Session, *, query: UserListQuery) -> tuple[Sequence[User
 
 
 def update_me(
-    session: Session, *, user: User, user_in: UserUpdateMe, precondition: Precondition | None = None
+    session: Session,
+    *,
+    budgets: LoginBudgets,
+    user: User,
+    user_in: UserUpdateMe,
+    client_address: str,
+    precondition: Precondition | None = None,
 ) -> User:
+    """Change the caller's own account. A new email (the login) needs the current password,
+    so a stolen token alone cannot take the account over; a password sent is checked even when
+    the email stays."""
     changes = user_in.model_dump(exclude_unset=True)
+    current_password = changes.pop("current_password", None)
+    if changes.get("email", user.email) != user.email and current_password is None:
+        raise InvalidInputError(
+            "Changing the email needs current_password",
+            loc=("body", "current_password"),
+            error_type="missing",
+        )
+    if current_password is not None:
+        _confirm_password(
+            budgets, user=user, password=current_password, client_address=client_address
+        )
     with guarded_write(user, precondition):
         _ensure_unique(
             session, email=changes.get("email"), username=changes.get("username"), user=user
@@ -77,22 +97,34 @@ def update_me(
 
 
 def change_password(
-    session: Session, *, user: User, change: PasswordChange, client_address: str
+    session: Session,
+    *,
+    budgets: LoginBudgets,
+    user: User,
+    change: PasswordChange,
+    client_address: str,
 ) -> None:
-    """Verify the current password, store the new one and revoke every earlier token.
-
-    A wrong current password is a failed login for the login budgets (else this endpoint would
-    be an unmetered password oracle for anyone holding a stolen token).
-    """
-    login_budget.ensure_login_allowed(email=user.email, client_address=client_address)
-    if not verify_password(change.current_password, user.hashed_password):
-        login_budget.record_failed_login(email=user.email, client_address=client_address)
-        raise InvalidInputError(
-            "Current password is incorrect",
-            loc=("body", "current_password"),
-            error_type="invalid_password",
-        )
+    """Verify the current password, store the new one and revoke every earlier token."""
+    _confirm_password(
+        budgets, user=user, password=change.current_password, client_address=client_address
+    )
     user_crud.update(session, db_obj=user, obj_in=_password_change(change.new_password))
+
+
+def _confirm_password(
+    budgets: LoginBudgets, *, user: User, password: str, client_address: str
+) -> None:
+    """A wrong password is a failed login for the login budgets (else these endpoints would be
+    an unmetered password oracle for anyone holding a stolen token) and a 422, not a 401: the
+    caller is still logged in."""
+    with budgets.attempt(email=user.email, client_address=client_address) as check:
+        if not verify_password(password, user.hashed_password):
+            raise InvalidInputError(
+                "Current password is incorrect",
+                loc=("body", "current_password"),
+                error_type="invalid_password",
+            )
+        check.passed()
 
 
 def update_user(

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import Item, User
-from tests.factories import auth_headers, make_item, make_user
+from tests.factories import DEFAULT_PASSWORD, auth_headers, make_item, make_user
 
 ITEMS = "/api/v1/items"
 USERS = "/api/v1/users"
@@ -184,7 +184,7 @@ def test_two_users_taking_the_same_new_email_at_once_get_200_and_409(
             partial(
                 committing_client.patch,
                 ME,
-                json={"email": "Wanted@Example.com"},
+                json={"email": "Wanted@Example.com", "current_password": DEFAULT_PASSWORD},
                 headers=auth_headers(user),
             )
             for user in users

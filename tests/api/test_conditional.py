@@ -574,7 +574,9 @@ def test_taking_a_used_email_with_a_stale_if_match_is_412(
     stale = stale_tag(client, me)
 
     response = client.patch(
-        ME, json={"email": other_user.email}, headers={**user_headers, "If-Match": stale}
+        ME,
+        json={"email": other_user.email, "current_password": DEFAULT_PASSWORD},
+        headers={**user_headers, "If-Match": stale},
     )
 
     assert_precondition_failed(response, ME)
@@ -586,7 +588,9 @@ def test_taking_a_used_email_with_the_current_tag_is_409(
     current = Resource(ME, user_headers, "full_name").etag(client)
 
     response = client.patch(
-        ME, json={"email": other_user.email}, headers={**user_headers, "If-Match": current}
+        ME,
+        json={"email": other_user.email, "current_password": DEFAULT_PASSWORD},
+        headers={**user_headers, "If-Match": current},
     )
 
     assert response.status_code == 409

@@ -51,6 +51,7 @@ RULES_BEYOND_SCHEMA = (
     (["body", "password"], "bytes of UTF-8"),  # JSON Schema counts characters, bcrypt bytes
     (["body", "new_password"], "bytes of UTF-8"),
     (["body", "current_password"], "incorrect"),  # it must be the caller's password
+    (["body", "current_password"], "needs current_password"),  # only when the email changes
     (["query", "sort"], "only once"),  # a key named twice
     (["body", "email"], "special-use or reserved name"),  # .test, .local, ... (documented)
 )

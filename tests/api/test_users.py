@@ -381,7 +381,11 @@ def test_read_me_without_a_token_is_401(client: TestClient) -> None:
 def test_update_me_changes_email_lower_cased(
     client: TestClient, user_headers: dict[str, str]
 ) -> None:
-    response = client.patch(ME, json={"email": "New.Address@Example.com"}, headers=user_headers)
+    response = client.patch(
+        ME,
+        json={"email": "New.Address@Example.com", "current_password": DEFAULT_PASSWORD},
+        headers=user_headers,
+    )
 
     assert response.status_code == 200
     assert response.json()["email"] == "new.address@example.com"
@@ -452,7 +456,11 @@ def test_update_me_with_an_invalid_value_is_422(
 def test_update_me_to_another_users_email_is_409(
     client: TestClient, user_headers: dict[str, str], other_user: User
 ) -> None:
-    response = client.patch(ME, json={"email": other_user.email.upper()}, headers=user_headers)
+    response = client.patch(
+        ME,
+        json={"email": other_user.email.upper(), "current_password": DEFAULT_PASSWORD},
+        headers=user_headers,
+    )
 
     assert_problem(response, 409)
 

@@ -20,7 +20,7 @@ def request(method: str, *, read_only_route: bool = False) -> Request:
     scope = {"type": "http", "method": method, "path": "/", "headers": [], "state": {}}
     built = Request(scope)
     if read_only_route:
-        built.state.read_only_session = True
+        built.state.autocommit_session = True
     return built
 
 
@@ -51,7 +51,7 @@ async def test_writes_get_a_transaction(method: str) -> None:
     await dependency.aclose()
 
 
-async def test_a_route_may_ask_for_a_read_only_session() -> None:
+async def test_a_route_may_ask_for_an_autocommit_session() -> None:
     dependency, session = await enter("POST", read_only_route=True)
 
     assert autocommit(session)

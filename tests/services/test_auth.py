@@ -1,6 +1,8 @@
 """Unit tests of logging in and resolving a token's user (app.services.auth)."""
 
 import contextlib
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -10,13 +12,22 @@ from sqlalchemy.orm import Session
 from app.core.errors import AuthenticationError, PermissionDeniedError
 from app.core.security import TokenClaims, decode_access_token, new_token_key
 from app.models import User
-from app.services.auth import authenticate, get_token_user, issue_access_token
+from app.services import auth as auth_service
+from app.services.auth import get_token_user, issue_access_token
+from app.services.login_budget import LoginBudgets
 from tests.factories import DEFAULT_PASSWORD, make_user
 
 CLIENT = "203.0.113.7"
 
 
-def _auth_error(session: Session, *, email: str, password: str) -> AuthenticationError:
+@pytest.fixture
+def authenticate(login_budgets: LoginBudgets) -> Callable[..., User]:
+    return partial(auth_service.authenticate, budgets=login_budgets)
+
+
+def _auth_error(
+    authenticate: Callable[..., User], session: Session, *, email: str, password: str
+) -> AuthenticationError:
     with pytest.raises(AuthenticationError) as caught:
         authenticate(session, email=email, password=password, client_address=CLIENT)
     return caught.value
@@ -36,7 +47,9 @@ def bcrypt_verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def test_authenticate_returns_the_user(session: Session, user: User) -> None:
+def test_authenticate_returns_the_user(
+    authenticate: Callable[..., User], session: Session, user: User
+) -> None:
     result = authenticate(
         session, email=user.email, password=DEFAULT_PASSWORD, client_address=CLIENT
     )
@@ -44,7 +57,9 @@ def test_authenticate_returns_the_user(session: Session, user: User) -> None:
     assert result is user
 
 
-def test_authenticate_matches_email_ignoring_case(session: Session) -> None:
+def test_authenticate_matches_email_ignoring_case(
+    authenticate: Callable[..., User], session: Session
+) -> None:
     user = make_user(session, email="ada.lovelace@example.com")
 
     result = authenticate(
@@ -54,7 +69,9 @@ def test_authenticate_matches_email_ignoring_case(session: Session) -> None:
     assert result is user
 
 
-def test_authenticate_ignores_surrounding_whitespace_in_email(session: Session, user: User) -> None:
+def test_authenticate_ignores_surrounding_whitespace_in_email(
+    authenticate: Callable[..., User], session: Session, user: User
+) -> None:
     result = authenticate(
         session, email=f"  {user.email} ", password=DEFAULT_PASSWORD, client_address=CLIENT
     )
@@ -62,19 +79,25 @@ def test_authenticate_ignores_surrounding_whitespace_in_email(session: Session, 
     assert result is user
 
 
-def test_authenticate_wrong_password_is_authentication_error(session: Session, user: User) -> None:
-    error = _auth_error(session, email=user.email, password="wrong-password-1")
+def test_authenticate_wrong_password_is_authentication_error(
+    authenticate: Callable[..., User], session: Session, user: User
+) -> None:
+    error = _auth_error(authenticate, session, email=user.email, password="wrong-password-1")
 
     assert error.detail == "Incorrect email or password"
     assert error.token_sent is False
 
 
 def test_authenticate_unknown_email_is_the_same_error_as_a_wrong_password(
-    session: Session, user: User
+    authenticate: Callable[..., User], session: Session, user: User
 ) -> None:
-    wrong_password = _auth_error(session, email=user.email, password="wrong-password-1")
+    wrong_password = _auth_error(
+        authenticate, session, email=user.email, password="wrong-password-1"
+    )
 
-    unknown_email = _auth_error(session, email="nobody@example.com", password=DEFAULT_PASSWORD)
+    unknown_email = _auth_error(
+        authenticate, session, email="nobody@example.com", password=DEFAULT_PASSWORD
+    )
 
     assert type(unknown_email) is type(wrong_password)
     assert unknown_email.detail == wrong_password.detail
@@ -87,18 +110,20 @@ def test_authenticate_unknown_email_is_the_same_error_as_a_wrong_password(
     ids=["over-72-bytes", "trailing-nul", "nul-inside", "empty"],
 )
 def test_authenticate_impossible_password_is_the_same_authentication_error(
-    session: Session, user: User, password: str
+    authenticate: Callable[..., User], session: Session, user: User, password: str
 ) -> None:
-    error = _auth_error(session, email=user.email, password=password)
+    error = _auth_error(authenticate, session, email=user.email, password=password)
 
     assert error.detail == "Incorrect email or password"
 
 
-def test_authenticate_refuses_password_that_only_matches_when_truncated(session: Session) -> None:
+def test_authenticate_refuses_password_that_only_matches_when_truncated(
+    authenticate: Callable[..., User], session: Session
+) -> None:
     password = "a1" * 36  # exactly bcrypt's 72 bytes
     user = make_user(session, password=password)
 
-    error = _auth_error(session, email=user.email, password=password + "anything")
+    error = _auth_error(authenticate, session, email=user.email, password=password + "anything")
 
     assert error.detail == "Incorrect email or password"
 
@@ -109,14 +134,15 @@ def test_authenticate_refuses_password_that_only_matches_when_truncated(session:
     ids=["empty", "blank", "nul", "too-long"],
 )
 def test_authenticate_implausible_email_is_the_same_authentication_error(
-    session: Session, email: str
+    authenticate: Callable[..., User], session: Session, email: str
 ) -> None:
-    error = _auth_error(session, email=email, password=DEFAULT_PASSWORD)
+    error = _auth_error(authenticate, session, email=email, password=DEFAULT_PASSWORD)
 
     assert error.detail == "Incorrect email or password"
 
 
 def test_authenticate_inactive_user_with_right_password_is_permission_denied(
+    authenticate: Callable[..., User],
     session: Session,
 ) -> None:
     user = make_user(session, is_active=False)
@@ -126,11 +152,12 @@ def test_authenticate_inactive_user_with_right_password_is_permission_denied(
 
 
 def test_authenticate_inactive_user_with_wrong_password_is_authentication_error(
+    authenticate: Callable[..., User],
     session: Session,
 ) -> None:
     user = make_user(session, is_active=False)
 
-    error = _auth_error(session, email=user.email, password="wrong-password-1")
+    error = _auth_error(authenticate, session, email=user.email, password="wrong-password-1")
 
     assert error.detail == "Incorrect email or password"
 
@@ -148,6 +175,7 @@ def test_authenticate_inactive_user_with_wrong_password_is_authentication_error(
     ids=["success", "wrong-password", "unknown-email", "empty-email", "too-long", "nul"],
 )
 def test_authenticate_costs_one_bcrypt_check_whatever_the_outcome(
+    authenticate: Callable[..., User],
     session: Session,
     user: User,
     bcrypt_verifications: list[str],

@@ -13,6 +13,7 @@ from app.crud import user_crud
 from app.models import Item, User
 from app.schemas.user import PasswordChange, UserCreate, UserUpdateAdmin, UserUpdateMe
 from app.services import users as user_service
+from app.services.login_budget import LoginBudgets
 from tests.factories import DEFAULT_PASSWORD, make_item, make_user
 
 FIRST_ADMIN_EMAIL = "root@example.com"
@@ -130,22 +131,31 @@ def test_get_user_of_a_missing_id_as_admin_is_not_found(session: Session) -> Non
 # --- update_me / change_password ----------------------------------------------------------------
 
 
-def test_update_me_to_another_users_username_raises_conflict(session: Session) -> None:
+def test_update_me_to_another_users_username_raises_conflict(
+    session: Session, login_budgets: LoginBudgets
+) -> None:
     user = make_user(session)
     other = make_user(session, username="Taken_Name")
 
     with pytest.raises(ConflictError):
         user_service.update_me(
-            session, user=user, user_in=UserUpdateMe(username=other.username.lower())
+            session,
+            budgets=login_budgets,
+            user=user,
+            user_in=UserUpdateMe(username=other.username.lower()),
+            client_address="203.0.113.7",
         )
 
 
-def test_change_password_stores_the_new_hash_and_revokes_tokens(session: Session) -> None:
+def test_change_password_stores_the_new_hash_and_revokes_tokens(
+    session: Session, login_budgets: LoginBudgets
+) -> None:
     user = make_user(session)
     key = user.token_key
 
     user_service.change_password(
         session,
+        budgets=login_budgets,
         user=user,
         change=PasswordChange(current_password=DEFAULT_PASSWORD, new_password="new-secret-99"),
         client_address="203.0.113.7",
@@ -156,13 +166,14 @@ def test_change_password_stores_the_new_hash_and_revokes_tokens(session: Session
 
 
 def test_change_password_with_a_wrong_current_password_raises_invalid_input(
-    session: Session,
+    session: Session, login_budgets: LoginBudgets
 ) -> None:
     user = make_user(session)
 
     with pytest.raises(InvalidInputError) as raised:
         user_service.change_password(
             session,
+            budgets=login_budgets,
             user=user,
             change=PasswordChange(current_password="wrong-pass-1", new_password="new-secret-99"),
             client_address="203.0.113.7",

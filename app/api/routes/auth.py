@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.api.deps import ClientAddress, ReadOnlySession, SessionDep
+from app.api.deps import AutocommitSession, ClientAddress, LoginBudgetsDep, SessionDep
 from app.api.responses import problems
 from app.api.routing import ContractRoute
 from app.schemas.token import Token
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=ContractRoute)
 
 @router.post(
     "/token",
-    dependencies=[ReadOnlySession],
+    dependencies=[AutocommitSession],
     summary="Log in (OAuth2 password flow)",
     description=(
         "Form fields `username` (the account's email, any case) and `password`. A wrong email "
@@ -32,10 +32,15 @@ def login(
     session: SessionDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     client_address: ClientAddress,
+    budgets: LoginBudgetsDep,
     response: Response,
 ) -> Token:
     user = auth_service.authenticate(
-        session, email=form.username, password=form.password, client_address=client_address
+        session,
+        budgets=budgets,
+        email=form.username,
+        password=form.password,
+        client_address=client_address,
     )
     token = auth_service.issue_access_token(user)
     response.headers["Cache-Control"] = "no-store"

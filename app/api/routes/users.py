@@ -4,7 +4,15 @@ from fastapi import APIRouter, Query, Request, Response, status
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from app.api.conditional import IfMatch, IfNoneMatch, not_modified, tagged
-from app.api.deps import AdminUser, CallerDep, ClientAddress, SessionDep, UserId
+from app.api.deps import (
+    AdminUser,
+    AutocommitSession,
+    CallerDep,
+    ClientAddress,
+    LoginBudgetsDep,
+    SessionDep,
+    UserId,
+)
 from app.api.responses import (
     AUTH_PROBLEMS,
     BODY_PROBLEMS,
@@ -70,23 +78,35 @@ def read_me(
 
 @router.patch(
     "/me",
+    dependencies=[AutocommitSession],
     response_model=UserRead,
     summary="Update my account",
     description=(
-        "Change email, username or full name; omitted fields stay. Taken values: 409. "
-        "Answers the new `ETag`; a stale `If-Match` is 412."
+        "Change email, username or full name; omitted fields stay. Changing the email (the "
+        "login) needs `current_password` in the same body: missing or wrong is 422 at "
+        '`["body", "current_password"]`, and a wrong one counts as a failed login for the '
+        "`RATE_LIMIT_LOGIN` budgets (429 once spent). A `current_password` sent without an "
+        "email change is checked all the same. Taken values: 409. Answers the new `ETag`; a "
+        "stale `If-Match` is 412."
     ),
-    responses={**TAGGED, **problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 409, 412, 503)},
+    responses={**TAGGED, **problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 409, 412, 429, 503)},
 )
 def update_me(
     session: SessionDep,
     caller: CallerDep,
     user_in: UserUpdateMe,
     precondition: IfMatch,
+    budgets: LoginBudgetsDep,
+    client_address: ClientAddress,
     response: Response,
 ) -> User:
     user = user_service.update_me(
-        session, user=caller.user(), user_in=user_in, precondition=precondition
+        session,
+        budgets=budgets,
+        user=caller.user(),
+        user_in=user_in,
+        client_address=client_address,
+        precondition=precondition,
     )
     tagged(user, response)
     return user
@@ -94,6 +114,7 @@ def update_me(
 
 @router.post(
     "/me/password",
+    dependencies=[AutocommitSession],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Change my password",
     description=(
@@ -105,10 +126,14 @@ def update_me(
     responses=problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 429, 503),
 )
 def change_password(
-    session: SessionDep, caller: CallerDep, change: PasswordChange, client_address: ClientAddress
+    session: SessionDep,
+    caller: CallerDep,
+    change: PasswordChange,
+    budgets: LoginBudgetsDep,
+    client_address: ClientAddress,
 ) -> None:
     user_service.change_password(
-        session, user=caller.user(), change=change, client_address=client_address
+        session, budgets=budgets, user=caller.user(), change=change, client_address=client_address
     )
 
 
