@@ -43,10 +43,11 @@ def _retry_until_done(settings: Settings, stop: threading.Event) -> None:
 
 
 def warn_about_deployment(settings: Settings) -> None:
-    if not settings.REDIS_URL:
+    if settings.RATE_LIMIT_DEFAULT and not settings.REDIS_URL:
+        # Login budgets are shared through the database either way.
         logger.warning(
-            "REDIS_URL is not set: rate limits are counted per worker process and reset when a "
-            "worker restarts; set REDIS_URL to share them across workers and hosts"
+            "REDIS_URL is not set: RATE_LIMIT_DEFAULT is counted per worker process and reset "
+            "when a worker restarts; set REDIS_URL to share it across workers and hosts"
         )
     if settings.ENVIRONMENT == "production" and settings.is_sqlite:
         logger.warning(

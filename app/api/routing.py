@@ -65,13 +65,17 @@ def _limit_body(request: Request, limit: int) -> Request:
 
 
 def _budget_key(request: Request) -> tuple[str, str]:
-    """The caller's user id when it sent a valid token (no database needed), else its address."""
+    """The caller's account when it sent a valid token (no database needed), else its address.
+    The account's token key is part of it, so a revoked token spends a budget of its own, not
+    the account's current one."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token:
         try:
-            return "user", str(decode_access_token(token).user_id)
+            claims = decode_access_token(token)
         except ValueError:
             pass
+        else:
+            return "user", f"{claims.user_id}:{claims.token_key}"
     return "address", request.client.host if request.client else "unknown"
 
 

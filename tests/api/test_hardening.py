@@ -49,11 +49,18 @@ def test_the_swagger_ui_validator_badge_is_off(app_client: TestClient) -> None:
     assert '"validatorUrl": null' in app_client.get("/docs").text
 
 
-def test_an_in_process_rate_limit_store_is_announced(caplog: pytest.LogCaptureFixture) -> None:
+def test_an_in_process_request_budget_is_announced(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
-        warn_about_deployment(Settings(REDIS_URL=None))
+        warn_about_deployment(Settings(REDIS_URL=None, RATE_LIMIT_DEFAULT="600/minute"))
 
     assert any("per worker process" in r.getMessage() for r in caplog.records)
+
+
+def test_login_budgets_alone_need_no_redis(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        warn_about_deployment(Settings(REDIS_URL=None, RATE_LIMIT_DEFAULT=None))
+
+    assert not any("per worker process" in r.getMessage() for r in caplog.records)
 
 
 def test_sqlite_in_production_is_announced(caplog: pytest.LogCaptureFixture) -> None:

@@ -5,9 +5,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from app.api.deps import get_client_address
 from app.core.config import get_settings
+from app.core.security import new_token_key
 from app.main import app
 from app.models import User
 from app.services import auth as auth_service
@@ -165,6 +167,20 @@ def test_the_request_budget_is_per_user(
     assert spent.status_code == 429
     assert int(spent.headers["Retry-After"]) >= 1
     assert other.status_code == 200
+
+
+def test_a_revoked_token_cannot_spend_the_accounts_current_budget(
+    client: TestClient, session: Session, request_budget: int, user: User
+) -> None:
+    stolen = auth_headers(user)
+    user.token_key = new_token_key()  # the owner changed the password
+    session.flush()
+    for _ in range(request_budget + 1):
+        client.get("/api/v1/items", headers=stolen)
+
+    response = client.get("/api/v1/items", headers=auth_headers(user))
+
+    assert response.status_code == 200
 
 
 def test_anonymous_requests_share_the_address_budget(

@@ -392,6 +392,79 @@ def test_update_me_changes_email_lower_cased(
     assert client.get(ME, headers=user_headers).json()["email"] == "new.address@example.com"
 
 
+def test_update_me_changing_the_email_without_current_password_is_422_and_changes_nothing(
+    client: TestClient, user: User, user_headers: dict[str, str]
+) -> None:
+    response = client.patch(ME, json={"email": "thief@example.com"}, headers=user_headers)
+
+    assert_validation_error(response, ["body", "current_password"])
+    assert client.get(ME, headers=user_headers).json()["email"] == user.email
+
+
+def test_update_me_changing_the_email_with_a_wrong_current_password_is_422_and_changes_nothing(
+    client: TestClient, user: User, user_headers: dict[str, str]
+) -> None:
+    response = client.patch(
+        ME,
+        json={"email": "thief@example.com", "current_password": "guessed-wrong-1"},
+        headers=user_headers,
+    )
+
+    assert_validation_error(response, ["body", "current_password"])
+    assert client.get(ME, headers=user_headers).json()["email"] == user.email
+    assert log_in(client, user.email, DEFAULT_PASSWORD).status_code == 200
+
+
+def test_update_me_with_a_wrong_current_password_changes_nothing_else_either(
+    client: TestClient, user: User, user_headers: dict[str, str]
+) -> None:
+    response = client.patch(
+        ME,
+        json={"username": "renamed_me", "current_password": "guessed-wrong-1"},
+        headers=user_headers,
+    )
+
+    assert_validation_error(response, ["body", "current_password"])
+    assert client.get(ME, headers=user_headers).json()["username"] == user.username
+
+
+def test_update_me_wrong_current_passwords_count_as_failed_logins(
+    client: TestClient, user: User, user_headers: dict[str, str]
+) -> None:
+    wrong = {"email": "thief@example.com", "current_password": "guessed-wrong-1"}
+    statuses = [client.patch(ME, json=wrong, headers=user_headers).status_code for _ in range(5)]
+
+    response = log_in(client, user.email, DEFAULT_PASSWORD)
+
+    assert statuses == [422] * 5
+    assert response.status_code == 429
+
+
+def test_update_me_without_an_email_change_needs_no_password(
+    client: TestClient, user: User, user_headers: dict[str, str]
+) -> None:
+    response = client.patch(
+        ME, json={"email": user.email.upper(), "full_name": "Same Email"}, headers=user_headers
+    )
+
+    assert response.status_code == 200
+    assert response.json()["full_name"] == "Same Email"
+
+
+def test_update_me_new_email_is_the_login_afterwards(
+    client: TestClient, user: User, user_headers: dict[str, str]
+) -> None:
+    old_email = user.email
+    client.patch(
+        ME,
+        json={"email": "moved@example.com", "current_password": DEFAULT_PASSWORD},
+        headers=user_headers,
+    )
+
+    assert log_in(client, "moved@example.com", DEFAULT_PASSWORD).status_code == 200
+    assert log_in(client, old_email, DEFAULT_PASSWORD).status_code == 401
+
+
 def test_update_me_changes_username(client: TestClient, user_headers: dict[str, str]) -> None:
     response = client.patch(ME, json={"username": "Grace_H"}, headers=user_headers)
 
