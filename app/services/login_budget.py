@@ -65,6 +65,7 @@ class DatabaseAttempts:
         now = time.time()
         since = now - window_s
         with self._units() as session:
+            login_attempt_crud.commit_without_waiting_for_disk(session)
             login_attempt_crud.lock_budgets(session, budgets=budgets)
             login_attempt_crud.purge(session, before=since - PURGE_MARGIN_S)
             waits = []
@@ -82,10 +83,12 @@ class DatabaseAttempts:
 
     def release(self, budgets: Sequence[str], entries: Sequence[str]) -> None:  # noqa: ARG002 (rows have ids)
         with self._units() as session:
+            login_attempt_crud.commit_without_waiting_for_disk(session)
             login_attempt_crud.delete_ids(session, ids=[int(entry) for entry in entries])
 
     def clear(self, budget: str) -> None:
         with self._units() as session:
+            login_attempt_crud.commit_without_waiting_for_disk(session)
             login_attempt_crud.delete_budget(session, budget=budget)
 
 
