@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -11,8 +12,10 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from app.api.routing import database_admission
-from app.core.db import get_session
+from app.core.config import get_settings
+from app.core.db import get_session, separate_unit_of_work
 from app.core.errors import AuthenticationError, PermissionDeniedError
+from app.core.redis_attempts import RedisAttempts
 from app.core.roles import Role
 from app.core.security import TokenClaims, decode_access_token
 from app.core.threads import in_database_thread
@@ -21,8 +24,7 @@ from app.models.user import User
 from app.schemas.base import DecimalId
 from app.services import auth as auth_service
 from app.services import items as item_service
-from app.services import login_budget
-from app.services.login_budget import LoginBudgets
+from app.services.login_budget import DatabaseAttempts, LoginBudgets
 
 
 async def admit_database_work(request: Request) -> AsyncIterator[None]:
@@ -117,8 +119,19 @@ async def get_admin_user(user: CurrentUser) -> User:
 AdminUser = Annotated[User, Depends(get_admin_user)]
 
 
+@lru_cache
+def _configured_login_budgets() -> LoginBudgets:
+    redis_url = get_settings().REDIS_URL
+    return LoginBudgets(
+        database=DatabaseAttempts(separate_unit_of_work),
+        redis=RedisAttempts(redis_url) if redis_url else None,
+    )
+
+
 async def get_login_budgets() -> LoginBudgets:
-    return login_budget.configured_budgets()
+    """In Redis when ``REDIS_URL`` is set (the database while it is unreachable), else in the
+    database."""
+    return _configured_login_budgets()
 
 
 LoginBudgetsDep = Annotated[LoginBudgets, Depends(get_login_budgets)]

@@ -23,17 +23,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Protocol
 
 from limits import RateLimitItem
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
-from app.core.db import separate_unit_of_work
 from app.core.errors import RateLimitedError
 from app.core.rate_limit import parse_limit
-from app.core.redis_attempts import AttemptStoreUnavailable, RedisAttempts
+from app.core.redis_attempts import AttemptStoreUnavailable
 from app.crud import login_attempt_crud
 from app.schemas.login_attempt import LoginAttemptCreate
 
@@ -178,13 +176,3 @@ def account_budget(email: str) -> str:
 
 def address_budget(client_address: str) -> str:
     return f"address:{client_address[:64]}"
-
-
-@lru_cache
-def configured_budgets() -> LoginBudgets:
-    """The budgets as configured: in Redis when ``REDIS_URL`` is set, else in the database."""
-    redis_url = get_settings().REDIS_URL
-    return LoginBudgets(
-        database=DatabaseAttempts(separate_unit_of_work),
-        redis=RedisAttempts(redis_url) if redis_url else None,
-    )
