@@ -25,8 +25,11 @@ migrate: install
 run: migrate
 	$(VENV)/gunicorn -c gunicorn.conf.py app.main:app
 
+# BIND as for make run (host:port), one auto-reloading Uvicorn.
+BIND ?= 127.0.0.1:8000
 dev: migrate
-	$(VENV)/uvicorn app.main:app --reload --host 127.0.0.1 --port 8000
+	$(VENV)/uvicorn app.main:app --reload --host $(firstword $(subst :, ,$(BIND))) \
+		--port $(lastword $(subst :, ,$(BIND)))
 
 test: install
 	$(VENV)/pytest

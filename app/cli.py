@@ -1,9 +1,4 @@
-"""Operations commands: ``python -m app.cli --help``.
-
-create-admin   create an active admin (password from a prompt or stdin, never argv)
-seed-demo      demo users and items, for trying the API and for benchmarks
-check-config   the effective settings, secrets masked; non-zero exit when unsafe
-"""
+"""Operations commands for the Accounts & Items API."""
 
 import sys
 from collections.abc import Iterator
@@ -23,7 +18,9 @@ from app.schemas.user import UserCreate
 from app.services import demo
 from app.services import users as user_service
 
-cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+cli = typer.Typer(
+    help=__doc__, no_args_is_help=True, add_completion=False, rich_markup_mode="markdown"
+)
 console = Console(stderr=True)
 DEMO_PASSWORD = "demo-password-1"
 
@@ -58,8 +55,11 @@ def create_admin(
         bool, typer.Option("--password-stdin", help="Read the password from the first stdin line")
     ] = False,
 ) -> None:
-    """Create an active admin. The password is prompted for (or read from stdin), never an
-    argument, so it stays out of shell history and process lists."""
+    """Create an active admin.
+
+    The password is prompted for (or read from stdin), never an argument, so it stays out of
+    shell history and process lists.
+    """
     try:
         user_in = UserCreate(
             email=email,
@@ -126,9 +126,17 @@ def check_config() -> None:
             field = ".".join(map(str, error["loc"])) or "settings"
             console.print(f"[red]unsafe or invalid:[/red] {field}: {error['msg']}")
         raise typer.Exit(code=1) from None
-    # Plain "NAME  value" lines: easy to grep and to diff between hosts.
+    # Plain "NAME  value" lines: easy to grep and to diff between hosts. Unset settings show the
+    # value in effect.
+    effective = {
+        "SECRET_KEY": "(generated, kept in ./data/secret_key)",
+        "LOG_FORMAT": f"{settings.log_format!r} (default for {settings.ENVIRONMENT})",
+    }
     for name, value in settings.model_dump().items():
-        shown = "********" if isinstance(value, SecretStr) and value else repr(value)
+        if value is None and name in effective:
+            shown = effective[name]
+        else:
+            shown = "********" if isinstance(value, SecretStr) and value else repr(value)
         typer.echo(f"{name:<28} {_mask_url(shown) if name.endswith('_URL') else shown}")
     for warning in _warnings(settings):
         console.print(f"[yellow]warning:[/yellow] {warning}")
@@ -147,8 +155,8 @@ def _warnings(settings: Settings) -> list[str]:
     warnings = []
     if settings.SECRET_KEY is None:
         warnings.append("SECRET_KEY unset: a development key is generated under ./data/")
-    if not settings.REDIS_URL:
-        warnings.append("REDIS_URL unset: rate limits are per worker process")
+    if settings.RATE_LIMIT_DEFAULT and not settings.REDIS_URL:
+        warnings.append("REDIS_URL unset: RATE_LIMIT_DEFAULT is counted per worker process")
     if settings.ENVIRONMENT == "production" and settings.is_sqlite:
         warnings.append("SQLite in production: every write is serialised")
     return warnings

@@ -8,8 +8,9 @@ outer transaction that is rolled back, and the app's commits become SAVEPOINT re
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 _TMP = Path(tempfile.mkdtemp(prefix="api-tests-"))
@@ -39,6 +40,7 @@ from alembic.config import Config  # noqa: E402
 from fastapi import Request  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from app.api.deps import get_login_budgets  # noqa: E402
@@ -87,14 +89,25 @@ def alembic_config(connection: object | None = None) -> Config:
     return config
 
 
-def reset_schema(engine: Engine) -> None:
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        else:
-            for table in ("login_attempts", "items", "users", "alembic_version"):
-                connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
+@contextmanager
+def scratch_postgres(prefix: str = "test") -> Iterator[str]:
+    """A new, empty database on TEST_DATABASE_URL's server, dropped afterwards: the suite never
+    drops or changes a database it did not create."""
+    url = make_url(require_postgres())
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    maintenance = create_db_engine(
+        url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with maintenance.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with maintenance.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        maintenance.dispose()
 
 
 @pytest.fixture(autouse=True)
@@ -107,16 +120,16 @@ def _fresh_rate_limits() -> None:
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite')}/test.db"
-    else:
-        url = require_postgres()
-    engine = create_db_engine(url)
-    reset_schema(engine)
-    with engine.connect() as connection:  # alembic commits (see alembic/env.py for SQLite)
-        command.upgrade(alembic_config(connection), "head")
-    yield engine
-    engine.dispose()
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('sqlite')}/test.db"
+        else:
+            url = stack.enter_context(scratch_postgres())
+        engine = create_db_engine(url)
+        stack.callback(engine.dispose)
+        with engine.connect() as connection:  # alembic commits (see alembic/env.py for SQLite)
+            command.upgrade(alembic_config(connection), "head")
+        yield engine
 
 
 @pytest.fixture

@@ -181,7 +181,11 @@ def ensure_first_superuser(session: Session, *, email: str, password: str) -> Us
     """
     existing = user_crud.get_by_email(session, email=email)
     if existing is not None:
-        logger.warning(
+        # Every worker and restart gets here once the admin exists: only a user who is not
+        # (or no longer) an active admin deserves a warning.
+        in_charge = existing.role == Role.ADMIN and existing.is_active
+        logger.log(
+            logging.INFO if in_charge else logging.WARNING,
             "First superuser %s already exists; left untouched (role=%s, active=%s)",
             existing.email,
             existing.role,

@@ -24,11 +24,9 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 import redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from app.core.config import service_variables
-from tests.conftest import require_postgres
+from tests.conftest import require_postgres, scratch_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -302,30 +300,12 @@ def _answers(server: Server) -> bool:
 
 
 @contextmanager
-def scratch_postgres() -> Iterator[str]:
-    """A fresh database on TEST_DATABASE_URL's server, dropped afterwards."""
-    url = make_url(require_postgres())
-    name = f"it_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
-
-
-@contextmanager
 def scratch_database(backend: str, directory: Path) -> Iterator[str]:
     if backend == "sqlite":
         directory.mkdir(parents=True, exist_ok=True)
         yield f"sqlite:///{directory / 'app.db'}"
     else:
-        with scratch_postgres() as url:
+        with scratch_postgres("it") as url:
             yield url
 
 

@@ -18,6 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
+from tests.conftest import scratch_postgres
 from tests.integration.conftest import (
     PASSWORD,
     Account,
@@ -27,7 +28,6 @@ from tests.integration.conftest import (
     log_in,
     require_redis,
     run_server,
-    scratch_postgres,
     sign_up,
     wait_until,
 )
@@ -234,7 +234,7 @@ def test_killed_worker_is_replaced_while_service_keeps_answering(start_server: S
 def database_behind_proxy() -> Iterator[tuple[str, TcpProxy]]:
     """A scratch PostgreSQL database and a (not yet started) proxy to its server."""
     with ExitStack() as stack:
-        real_url = stack.enter_context(scratch_postgres())
+        real_url = stack.enter_context(scratch_postgres("it"))
         url = make_url(real_url)
         proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
         stack.callback(proxy.stop)

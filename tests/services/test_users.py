@@ -464,6 +464,20 @@ def test_ensure_first_superuser_warns_when_the_user_exists(
     assert FIRST_ADMIN_PASSWORD not in caplog.text
 
 
+def test_ensure_first_superuser_finding_the_admin_in_charge_is_no_warning(
+    session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    make_user(session, email=FIRST_ADMIN_EMAIL, role=Role.ADMIN)
+
+    with caplog.at_level(logging.INFO, logger=user_service.__name__):
+        user_service.ensure_first_superuser(
+            session, email=FIRST_ADMIN_EMAIL, password=FIRST_ADMIN_PASSWORD
+        )
+
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
+    assert "already exists" in caplog.records[0].getMessage()
+
+
 def test_ensure_first_superuser_picks_a_free_username_when_the_derived_one_is_taken(
     session: Session,
 ) -> None:
