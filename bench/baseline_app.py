@@ -14,7 +14,8 @@ The database work of a request runs in one call on a thread pool of DB_POOL_SIZE
 app's sync routes and dependencies run on a thread pool too); the token check runs on the
 event loop, as in the app. Deliberately absent: routing and dependency injection, Pydantic
 validation and serialisation, the ORM, the access log, metrics, request ids, rate limits, the
-pool's idle-connection check. What the baseline does not do is what the app's extra time is spent on.
+pool's idle-connection check. What the baseline does not do is what the app's extra time is
+spent on.
 
 It is the lower bound of the work, not a copy of the app's choices (bench/README.md, "How the
 baseline works"): reads open no transaction (on SQLite: take no write lock), and a login reads
