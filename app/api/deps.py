@@ -1,7 +1,6 @@
 """Typed dependency aliases: route signatures name what they need, not how it is made."""
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated
 
@@ -76,38 +75,14 @@ TokenClaimsDep = Annotated[TokenClaims, Depends(bearer_token_claims)]
 
 
 async def get_current_user(session: SessionDep, claims: TokenClaimsDep) -> User:
+    """The active account the token speaks for: a route that declares it cannot run otherwise
+    (deleted or revoked: 401, deactivated: 403). FastAPI calls dependencies before it validates
+    the route's own query and body, so these answers come before a 422, as the contract
+    orders them."""
     return await in_database_thread(auth_service.get_token_user, session, claims=claims)
 
 
-# For async routes and dependencies (AdminUser); a sync route takes CallerDep instead.
 CurrentUser = Annotated[User, Depends(get_current_user)]
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """A verified token and the request's session, for a sync route: ``user()`` loads the
-    account the token speaks for (401 if revoked, 403 if deactivated) in the endpoint's own
-    thread hop, where CurrentUser would take a hop of its own.
-
-    FastAPI validates the query and body before the endpoint runs; when they fail, the route
-    class calls ``user()`` before answering 422, so a refused caller still gets its 401/403
-    first (the contract's order).
-    """
-
-    session: Session
-    claims: TokenClaims
-
-    def user(self) -> User:
-        return auth_service.get_token_user(self.session, claims=self.claims)
-
-
-async def get_caller(request: Request, session: SessionDep, claims: TokenClaimsDep) -> Caller:
-    caller = Caller(session, claims)
-    request.state.unchecked_caller = caller  # for the route class, should validation fail
-    return caller
-
-
-CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 async def get_admin_user(user: CurrentUser) -> User:

@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import HTTPException, Request, Response
 from fastapi import params as fastapi_params
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.types import Message
@@ -141,15 +140,7 @@ class ContractRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             async with database_admission(request):
-                try:
-                    return await route_handler(request)
-                except RequestValidationError:
-                    # A Caller (app.api.deps) not yet checked: a refused one gets its 401/403
-                    # rather than the 422.
-                    caller = getattr(request.state, "unchecked_caller", None)
-                    if caller is not None:
-                        await in_database_thread(caller.user)
-                    raise
+                return await route_handler(request)
 
         reads_body = self.body_field is not None
         is_form = self.body_field is not None and isinstance(

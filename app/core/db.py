@@ -64,7 +64,7 @@ def _configure_postgres(engine: Engine) -> None:
     # psycopg2's ``autocommit`` is a client-side flag while the session's characteristics are
     # the server's defaults. SQLAlchemy's isolation_level="AUTOCOMMIT" would instead restore
     # READ COMMITTED explicitly at check-in, after which psycopg2 sends SET round trips on every
-    # switch: about 60 us and two extra statements per read.
+    # switch: two extra statements per read.
     @event.listens_for(engine, "begin")
     def begin_in_autocommit(connection: Any) -> None:
         if connection.get_execution_options().get(AUTOCOMMIT_OPTION):

@@ -2,9 +2,9 @@
 
 A plain ``ThreadPoolExecutor`` rather than Starlette's ``run_in_threadpool`` (AnyIO's thread
 pool): AnyIO detects the event loop library, takes a capacity limiter and opens a cancel scope
-on every call, about a third of a hop's CPU, and a request makes one or two hops. Requests
-are already admitted at most DB_POOL_SIZE at a time per worker (``app.api.routing``), so that
-many threads never make one wait for another.
+on every call, a sizeable part of a hop's CPU (bench/README.md), and a request makes one or
+two hops. Requests are already admitted at most DB_POOL_SIZE at a time per worker
+(``app.api.routing``), so that many threads never make one wait for another.
 """
 
 import asyncio

@@ -7,8 +7,8 @@ from app.api.conditional import IfMatch, IfNoneMatch, not_modified, tagged
 from app.api.deps import (
     AdminUser,
     AutocommitSession,
-    CallerDep,
     ClientAddress,
+    CurrentUser,
     LoginBudgetsDep,
     SessionDep,
     UserId,
@@ -67,10 +67,9 @@ def sign_up(session: SessionDep, user_in: UserCreate, request: Request, response
     description="With an `ETag`; `If-None-Match` with the current tag answers 304.",
     responses={**TAGGED_OR_NOT_MODIFIED, **problems(*AUTH_PROBLEMS, 503)},
 )
-def read_me(
-    caller: CallerDep, response: Response, if_none_match: IfNoneMatch = None
+async def read_me(  # async: the user is loaded; nothing here needs a thread
+    user: CurrentUser, response: Response, if_none_match: IfNoneMatch = None
 ) -> User | Response:
-    user = caller.user()
     if tagged(user, response, if_none_match):
         return not_modified(response)
     return user
@@ -93,7 +92,7 @@ def read_me(
 )
 def update_me(
     session: SessionDep,
-    caller: CallerDep,
+    user: CurrentUser,
     user_in: UserUpdateMe,
     precondition: IfMatch,
     budgets: LoginBudgetsDep,
@@ -103,7 +102,7 @@ def update_me(
     user = user_service.update_me(
         session,
         budgets=budgets,
-        user=caller.user(),
+        user=user,
         user_in=user_in,
         client_address=client_address,
         precondition=precondition,
@@ -127,13 +126,13 @@ def update_me(
 )
 def change_password(
     session: SessionDep,
-    caller: CallerDep,
+    user: CurrentUser,
     change: PasswordChange,
     budgets: LoginBudgetsDep,
     client_address: ClientAddress,
 ) -> None:
     user_service.change_password(
-        session, budgets=budgets, user=caller.user(), change=change, client_address=client_address
+        session, budgets=budgets, user=user, change=change, client_address=client_address
     )
 
 
@@ -163,12 +162,12 @@ def list_users(
 )
 def read_user(
     session: SessionDep,
-    caller: CallerDep,
+    viewer: CurrentUser,
     user_id: UserId,
     response: Response,
     if_none_match: IfNoneMatch = None,
 ) -> User | Response:
-    user = user_service.get_user(session, viewer=caller.user(), user_id=user_id)
+    user = user_service.get_user(session, viewer=viewer, user_id=user_id)
     if tagged(user, response, if_none_match):
         return not_modified(response)
     return user
