@@ -7,6 +7,9 @@ so their work is attributed to functions; what a thread hop itself costs is meas
 load bench, not here.
 
 Scenarios: item_get, item_list, item_create, health.
+
+``--instructions`` profiles nothing itself: it switches callgrind's instrumentation on around
+the measured requests, for ``python -m bench.instructions`` (which runs this under valgrind).
 """
 
 import asyncio
@@ -15,6 +18,7 @@ import io
 import logging
 import os
 import pstats
+import subprocess
 import sys
 import tempfile
 import time
@@ -116,7 +120,7 @@ async def call(app: Any, method: str, path: str, body: bytes, token: str) -> int
     return status
 
 
-async def run(scenario: str, requests: int) -> None:
+async def run(scenario: str, requests: int, *, instructions: bool = False) -> None:
     from app.main import app
 
     # Formatting and writing the access log is part of the cost; its output is noise here.
@@ -129,6 +133,12 @@ async def run(scenario: str, requests: int) -> None:
     threads._executor = InlineExecutor()  # type: ignore[assignment]
     for n in range(50):  # warm caches (statement cache, pydantic, imports)
         assert await call(app, method, path_of(n), body, token) < 300
+    if instructions:
+        _callgrind("on")
+        for n in range(requests):
+            await call(app, method, path_of(n), body, token)
+        _callgrind("off")
+        return
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
@@ -144,12 +154,17 @@ async def run(scenario: str, requests: int) -> None:
     sys.stdout.write(out.getvalue())
 
 
+def _callgrind(switch: str) -> None:
+    subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], check=True)
+
+
 def main() -> None:
-    scenario = sys.argv[1] if len(sys.argv) > 1 else "item_get"
-    requests = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
+    args = [arg for arg in sys.argv[1:] if arg != "--instructions"]
+    scenario = args[0] if args else "item_get"
+    requests = int(args[1]) if len(args) > 1 else 2000
     if scenario not in SCENARIOS:
         raise SystemExit(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}")
-    asyncio.run(run(scenario, requests))
+    asyncio.run(run(scenario, requests, instructions="--instructions" in sys.argv))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from app.models.user import User
 from app.schemas.base import DecimalId
 from app.services import auth as auth_service
 from app.services import items as item_service
+from app.services.auth import Caller
 from app.services.login_budget import DatabaseAttempts, LoginBudgets
 
 
@@ -74,24 +75,35 @@ bearer_token_claims = BearerTokenClaims(tokenUrl="/api/v1/auth/token", auto_erro
 TokenClaimsDep = Annotated[TokenClaims, Depends(bearer_token_claims)]
 
 
+# A route that declares CurrentCaller, CurrentUser, AdminUser or OwnedItem cannot run unless
+# the token's account was loaded and checked (deleted or revoked: 401, deactivated: 403).
+# FastAPI calls dependencies before it validates the route's own query and body, so these
+# answers come before a 422, as the contract orders them.
+
+
+async def get_current_caller(session: SessionDep, claims: TokenClaimsDep) -> Caller:
+    """The checked caller, loading only the columns the check reads."""
+    return await in_database_thread(auth_service.get_token_caller, session, claims=claims)
+
+
+CurrentCaller = Annotated[Caller, Depends(get_current_caller)]
+
+
 async def get_current_user(session: SessionDep, claims: TokenClaimsDep) -> User:
-    """The active account the token speaks for: a route that declares it cannot run otherwise
-    (deleted or revoked: 401, deactivated: 403). FastAPI calls dependencies before it validates
-    the route's own query and body, so these answers come before a 422, as the contract
-    orders them."""
+    """The checked caller's account itself, for routes that read or change it."""
     return await in_database_thread(auth_service.get_token_user, session, claims=claims)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-async def get_admin_user(user: CurrentUser) -> User:
-    if user.role != Role.ADMIN:
+async def get_admin(caller: CurrentCaller) -> Caller:
+    if caller.role != Role.ADMIN:
         raise PermissionDeniedError("Admin role required")
-    return user
+    return caller
 
 
-AdminUser = Annotated[User, Depends(get_admin_user)]
+AdminUser = Annotated[Caller, Depends(get_admin)]
 
 
 @lru_cache

@@ -1,4 +1,6 @@
-from sqlalchemy import func, select
+from typing import NamedTuple
+
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.core.roles import Role
@@ -7,7 +9,24 @@ from app.models.user import User
 from app.schemas.user import UserCreate, UserUpdateAdmin
 
 
+class TokenState(NamedTuple):
+    """What checking a token needs of its account, and nothing else (no entity, no hash)."""
+
+    id: int
+    role: Role
+    is_active: bool
+    token_key: str
+
+
+TOKEN_STATE_COLUMNS = (User.id, User.role, User.is_active, User.token_key)
+_TOKEN_STATE = select(*TOKEN_STATE_COLUMNS).where(User.id == bindparam("id"))
+
+
 class UserCRUD(CRUDBase[User, UserCreate, UserUpdateAdmin]):
+    def get_token_state(self, session: Session, id: int) -> TokenState | None:
+        row = session.execute(_TOKEN_STATE, {"id": id}).first()
+        return None if row is None else TokenState(*row)
+
     def get_by_email(self, session: Session, *, email: str) -> User | None:
         return session.scalar(select(User).where(User.email == email.lower()))
 

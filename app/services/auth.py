@@ -1,8 +1,12 @@
 """Logging in and turning a verified token into the acting user."""
 
+from dataclasses import dataclass
+from typing import Protocol
+
 from sqlalchemy.orm import Session
 
 from app.core.errors import AuthenticationError, PermissionDeniedError
+from app.core.roles import Role
 from app.core.security import (
     AccessToken,
     TokenClaims,
@@ -11,6 +15,7 @@ from app.core.security import (
     verify_password,
 )
 from app.crud import user_crud
+from app.crud.user import TokenState
 from app.models.user import User
 from app.services.login_budget import LoginBudgets
 
@@ -45,23 +50,53 @@ def issue_access_token(user: User) -> AccessToken:
     return create_access_token(user_id=user.id, token_key=user.token_key)
 
 
-def get_token_user(session: Session, *, claims: TokenClaims) -> User:
-    """The active user a verified token speaks for.
+class Actor(Protocol):
+    """Whoever acts: all that permission rules read of the caller (a ``Caller`` or a ``User``)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def role(self) -> Role: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The account a checked token speaks for, as far as permissions need it."""
+
+    id: int
+    role: Role
+
+
+def get_token_caller(session: Session, *, claims: TokenClaims) -> Caller:
+    """The active account a verified token speaks for, loading only what the check reads.
 
     A deleted user, or a token issued before the account's last password change or
     deactivation, is a 401; a deactivated user is a 403 (the token is genuine, the account is
     not allowed). Ids are never reused, and the token must also carry the account's own token
     key, so no other account ever accepts it.
     """
-    return ensure_token_user(user_crud.get(session, claims.user_id), claims=claims)
+    return ensure_token_state(user_crud.get_token_state(session, claims.user_id), claims=claims)
 
 
-def ensure_token_user(user: User | None, *, claims: TokenClaims) -> User:
-    """``user`` (as loaded for ``claims``) if the token still speaks for an active account."""
-    if user is None:
-        raise AuthenticationError("Token is no longer valid", token_sent=True)
-    if not user.is_active:
-        raise PermissionDeniedError("This account is deactivated")
-    if not token_keys_match(claims.token_key, user.token_key):
-        raise AuthenticationError("Token is no longer valid", token_sent=True)
+def get_token_user(session: Session, *, claims: TokenClaims) -> User:
+    """Like ``get_token_caller``, for requests that need the account itself."""
+    user = user_crud.get(session, claims.user_id)
+    ensure_token_state(_token_state(user) if user else None, claims=claims)
+    assert user is not None
     return user
+
+
+def ensure_token_state(state: TokenState | None, *, claims: TokenClaims) -> Caller:
+    """The caller, if the token still speaks for the active account ``state`` describes."""
+    if state is None:
+        raise AuthenticationError("Token is no longer valid", token_sent=True)
+    if not state.is_active:
+        raise PermissionDeniedError("This account is deactivated")
+    if not token_keys_match(claims.token_key, state.token_key):
+        raise AuthenticationError("Token is no longer valid", token_sent=True)
+    return Caller(id=state.id, role=state.role)
+
+
+def _token_state(user: User) -> TokenState:
+    return TokenState(user.id, user.role, user.is_active, user.token_key)

@@ -10,35 +10,37 @@ from app.core.roles import Role
 from app.core.security import TokenClaims
 from app.crud import item_crud
 from app.models.item import Item
-from app.models.user import User
 from app.schemas.item import ItemCreate, ItemUpdate
 from app.schemas.page import ItemListQuery
 from app.services import auth as auth_service
+from app.services.auth import Actor, Caller
 from app.services.common import guarded_write
 
 
-def create_item(session: Session, *, owner: User, item_in: ItemCreate) -> Item:
+def create_item(session: Session, *, owner: Actor, item_in: ItemCreate) -> Item:
     return item_crud.create(session, obj_in=item_in, owner_id=owner.id)
 
 
 def load_for_token(
     session: Session, *, claims: TokenClaims, item_id: int
-) -> tuple[User, Item | None]:
+) -> tuple[Caller, Item | None]:
     """The token's user and the item, loaded together in one round trip. The token must still
     speak for an active account (401/403); whether the item is visible is the caller's next
     step (``ensure_visible``)."""
     viewer, item = item_crud.get_with_viewer(session, item_id=item_id, viewer_id=claims.user_id)
-    return auth_service.ensure_token_user(viewer, claims=claims), item
+    return auth_service.ensure_token_state(viewer, claims=claims), item
 
 
-def ensure_visible(item: Item | None, *, user: User, item_id: int) -> Item:
+def ensure_visible(item: Item | None, *, user: Actor, item_id: int) -> Item:
     """The item if ``user`` may see it; someone else's item is as missing as a deleted one."""
     if item is None or (user.role != Role.ADMIN and item.owner_id != user.id):
         raise NotFoundError(f"Item {item_id} not found")
     return item
 
 
-def list_items(session: Session, *, user: User, query: ItemListQuery) -> tuple[Sequence[Item], int]:
+def list_items(
+    session: Session, *, user: Actor, query: ItemListQuery
+) -> tuple[Sequence[Item], int]:
     if user.role == Role.ADMIN:
         owner_id = query.owner_id
     elif query.owner_id is not None:

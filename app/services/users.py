@@ -20,6 +20,7 @@ from app.crud import user_crud
 from app.models.user import User
 from app.schemas.page import UserListQuery
 from app.schemas.user import PasswordChange, UserCreate, UserUpdateAdmin, UserUpdateMe
+from app.services.auth import Actor
 from app.services.common import conflict_on_duplicate, guarded_write
 from app.services.login_budget import LoginBudgets
 
@@ -43,7 +44,7 @@ def sign_up(session: Session, *, user_in: UserCreate, role: Role = Role.USER) ->
         )
 
 
-def get_user(session: Session, *, viewer: User, user_id: int) -> User:
+def get_user(session: Session, *, viewer: Actor, user_id: int) -> User:
     """A user as seen by ``viewer``: admins see anyone, others only themselves (403)."""
     if viewer.role != Role.ADMIN and viewer.id != user_id:
         raise PermissionDeniedError("Only admins may read other users")
@@ -130,7 +131,7 @@ def _confirm_password(
 def update_user(
     session: Session,
     *,
-    actor: User,
+    actor: Actor,
     user: User,
     user_in: UserUpdateAdmin,
     precondition: Precondition | None = None,
@@ -140,7 +141,7 @@ def update_user(
 
 
 def _apply_admin_update(
-    session: Session, *, actor: User, user: User, user_in: UserUpdateAdmin
+    session: Session, *, actor: Actor, user: User, user_in: UserUpdateAdmin
 ) -> User:
     changes = user_in.model_dump(exclude_unset=True)
     password = changes.pop("password", None)
@@ -162,7 +163,7 @@ def _apply_admin_update(
 
 
 def delete_user(
-    session: Session, *, actor: User, user: User, precondition: Precondition | None = None
+    session: Session, *, actor: Actor, user: User, precondition: Precondition | None = None
 ) -> None:
     """Delete an account; its items go with it (ON DELETE CASCADE)."""
     with guarded_write(user, precondition):

@@ -8,11 +8,11 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from app.api.deps import get_current_user, get_owned_item
+from app.api.deps import get_current_caller, get_current_user, get_owned_item
 from app.api.router import API_ROUTERS
 
 # Each loads the account the token speaks for and refuses a deleted, revoked or deactivated one.
-CALLER_CHECKS: set[Callable[..., Any]] = {get_current_user, get_owned_item}
+CALLER_CHECKS: set[Callable[..., Any]] = {get_current_caller, get_current_user, get_owned_item}
 # Operations that accept anonymous callers (their 401 is a wrong password, not a token).
 ANONYMOUS = {("POST", "/users"), ("POST", "/auth/token")}
 

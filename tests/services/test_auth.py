@@ -13,7 +13,7 @@ from app.core.errors import AuthenticationError, PermissionDeniedError
 from app.core.security import TokenClaims, decode_access_token, new_token_key
 from app.models import User
 from app.services import auth as auth_service
-from app.services.auth import get_token_user, issue_access_token
+from app.services.auth import Caller, get_token_caller, get_token_user, issue_access_token
 from app.services.login_budget import LoginBudgets
 from tests.factories import DEFAULT_PASSWORD, make_user
 
@@ -257,3 +257,45 @@ def test_get_token_user_of_deactivated_user_is_permission_denied(
 
     with pytest.raises(PermissionDeniedError):
         get_token_user(session, claims=claims)
+
+
+# --- get_token_caller: the same checks, loading only what they read -----------------------------
+
+
+def test_get_token_caller_is_the_accounts_id_and_role(session: Session) -> None:
+    admin = make_user(session, role="admin")
+    claims = decode_access_token(issue_access_token(admin).token)
+
+    caller = get_token_caller(session, claims=claims)
+
+    assert caller == Caller(id=admin.id, role=admin.role)
+
+
+@pytest.mark.parametrize("change", ["deleted", "key replaced", "another account's key"])
+def test_get_token_caller_of_a_revoked_token_is_invalid_token(
+    session: Session, user: User, other_user: User, change: str
+) -> None:
+    claims = decode_access_token(issue_access_token(user).token)
+    if change == "deleted":
+        session.delete(user)
+    elif change == "key replaced":
+        user.token_key = new_token_key()
+    else:
+        claims = TokenClaims(user_id=user.id, token_key=other_user.token_key)
+    session.flush()
+
+    with pytest.raises(AuthenticationError) as caught:
+        get_token_caller(session, claims=claims)
+
+    assert caught.value.token_sent is True
+
+
+def test_get_token_caller_of_a_deactivated_user_is_permission_denied(
+    session: Session, user: User
+) -> None:
+    claims = decode_access_token(issue_access_token(user).token)
+    user.is_active = False
+    session.flush()
+
+    with pytest.raises(PermissionDeniedError):
+        get_token_caller(session, claims=claims)

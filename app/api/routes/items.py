@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.conditional import IfMatch, IfNoneMatch, not_modified, tagged
-from app.api.deps import CurrentUser, ItemId, OwnedItem, SessionDep
+from app.api.deps import CurrentCaller, ItemId, OwnedItem, SessionDep
 from app.api.responses import (
     AUTH_PROBLEMS,
     BODY_PROBLEMS,
@@ -32,12 +32,12 @@ router = APIRouter(prefix="/items", tags=["items"], route_class=ContractRoute)
 )
 def create_item(
     session: SessionDep,
-    user: CurrentUser,
+    caller: CurrentCaller,
     item_in: ItemCreate,
     request: Request,
     response: Response,
 ) -> Item:
-    item = item_service.create_item(session, owner=user, item_in=item_in)
+    item = item_service.create_item(session, owner=caller, item_in=item_in)
     response.headers["Location"] = created_location(request, item.id)
     return item
 
@@ -53,9 +53,9 @@ def create_item(
     responses=problems(*AUTH_PROBLEMS, 422, 503),
 )
 def list_items(
-    session: SessionDep, user: CurrentUser, query: Annotated[ItemListQuery, Query()]
+    session: SessionDep, caller: CurrentCaller, query: Annotated[ItemListQuery, Query()]
 ) -> Page[ItemRead]:
-    items, total = item_service.list_items(session, user=user, query=query)
+    items, total = item_service.list_items(session, user=caller, query=query)
     return Page[ItemRead].build(items, total=total, page=query.page, page_size=query.page_size)
 
 

@@ -8,6 +8,7 @@ from app.api.deps import (
     AdminUser,
     AutocommitSession,
     ClientAddress,
+    CurrentCaller,
     CurrentUser,
     LoginBudgetsDep,
     SessionDep,
@@ -162,7 +163,7 @@ def list_users(
 )
 def read_user(
     session: SessionDep,
-    viewer: CurrentUser,
+    viewer: CurrentCaller,
     user_id: UserId,
     response: Response,
     if_none_match: IfNoneMatch = None,
