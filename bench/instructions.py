@@ -15,7 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.profile_app import SCENARIOS
+# Not imported from bench.profile_app: importing it sets DATABASE_URL to its own scratch
+# database, which every scenario's process would then share.
+SCENARIOS = ("item_get", "item_list", "item_create", "health")
 
 
 def instructions_per_request(scenario: str, requests: int) -> float:

@@ -2,10 +2,20 @@
 commits: the request's unit of work owns the transaction."""
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.models.base import Base
@@ -37,6 +47,8 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         self.search_columns = tuple(search_columns)
         # Built once: constructing a select() per call costs more than running the cached SQL.
         self._get_by_id = select(model).where(model.id == bindparam("id"))
+        table = cast(Table, model.__table__)
+        self._insert_returning = insert(table).returning(*table.c)
         self._page_statements: dict[
             tuple[tuple[str, ...], tuple[SortKey, ...]], Select[ModelT, int]
         ] = {}
@@ -117,6 +129,13 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         session.add(db_obj)
         session.flush()  # assigns the id; constraint violations surface here
         return db_obj
+
+    def insert(self, session: Session, *, obj_in: CreateT, **extra: Any) -> Row[Any]:
+        """Insert ``obj_in`` plus ``extra`` column values and return the new row as stored (id
+        and column defaults included): one ``INSERT ... RETURNING`` and no entity, for callers
+        that only answer with the row. A constraint violation raises here, as a flush would."""
+        values = {**obj_in.model_dump(), **extra}
+        return session.execute(self._insert_returning, values).one()
 
     def create_many(
         self, session: Session, *, objs_in: Sequence[CreateT], **extra: Any

@@ -1,7 +1,9 @@
 """Items and who may see or change them: owners their own, admins all."""
 
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFoundError, PermissionDeniedError
@@ -17,8 +19,9 @@ from app.services.auth import Actor, Caller
 from app.services.common import guarded_write
 
 
-def create_item(session: Session, *, owner: Actor, item_in: ItemCreate) -> Item:
-    return item_crud.create(session, obj_in=item_in, owner_id=owner.id)
+def create_item(session: Session, *, owner: Actor, item_in: ItemCreate) -> Row[Any]:
+    """The new item, as the row stored."""
+    return item_crud.insert(session, obj_in=item_in, owner_id=owner.id)
 
 
 def load_for_token(

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.core.roles import Role
 from app.crud import item_crud, user_crud
-from app.models import User
+from app.models import Item, User
 from app.schemas.item import ItemCreate, ItemUpdate
 from app.schemas.page import SortKey
 from app.schemas.user import UserCreate
@@ -97,6 +97,37 @@ def test_create_without_excluding_a_non_column_field_fails(session: Session) -> 
 def test_create_surfaces_constraint_violations_on_flush(session: Session) -> None:
     with pytest.raises(IntegrityError):
         item_crud.create(session, obj_in=ItemCreate(title="t"), owner_id=2**31 - 1)
+
+
+# --- insert (a row, no entity) ---------------------------------------------------------------
+
+
+def test_insert_returns_the_stored_row_with_its_id_and_defaults(session: Session) -> None:
+    owner = make_user(session)
+
+    row = item_crud.insert(
+        session, obj_in=ItemCreate(title="t", description="d"), owner_id=owner.id
+    )
+
+    stored = session.scalars(select(Item).where(Item.id == row.id)).one()
+    assert (row.title, row.description, row.owner_id, row.version) == ("t", "d", owner.id, 1)
+    assert row.created_at == stored.created_at
+    assert row.created_at.tzinfo is not None
+
+
+def test_insert_surfaces_constraint_violations(session: Session) -> None:
+    with pytest.raises(IntegrityError):
+        item_crud.insert(session, obj_in=ItemCreate(title="t"), owner_id=2**31 - 1)
+
+
+def test_inserted_ids_are_never_reused(session: Session) -> None:
+    owner = make_user(session)
+    newest = item_crud.insert(session, obj_in=ItemCreate(title="newest"), owner_id=owner.id)
+    session.execute(text("DELETE FROM items WHERE id = :id"), {"id": newest.id})
+
+    later = item_crud.insert(session, obj_in=ItemCreate(title="later"), owner_id=owner.id)
+
+    assert later.id > newest.id
 
 
 # --- update ---------------------------------------------------------------------------------

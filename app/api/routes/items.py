@@ -1,6 +1,7 @@
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy import Row
 
 from app.api.conditional import IfMatch, IfNoneMatch, not_modified, tagged
 from app.api.deps import CurrentCaller, ItemId, OwnedItem, SessionDep
@@ -36,7 +37,7 @@ def create_item(
     item_in: ItemCreate,
     request: Request,
     response: Response,
-) -> Item:
+) -> Row[Any]:
     item = item_service.create_item(session, owner=caller, item_in=item_in)
     response.headers["Location"] = created_location(request, item.id)
     return item
