@@ -47,11 +47,9 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         self.search_columns = tuple(search_columns)
         # Built once: constructing a select() per call costs more than running the cached SQL.
         self._get_by_id = select(model).where(model.id == bindparam("id"))
-        table = cast(Table, model.__table__)
-        self._insert_returning = insert(table).returning(*table.c)
-        self._page_statements: dict[
-            tuple[tuple[str, ...], tuple[SortKey, ...]], Select[ModelT, int]
-        ] = {}
+        self._table = cast(Table, model.__table__)
+        self._insert_returning = insert(self._table).returning(*self._table.c)
+        self._page_statements: dict[tuple[tuple[str, ...], tuple[SortKey, ...]], Select[Any]] = {}
 
     def get(self, session: Session, id: int) -> ModelT | None:
         return session.execute(self._get_by_id, {"id": id}).scalar_one_or_none()
@@ -65,8 +63,9 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         sort: Sequence[SortKey] = (),
         offset: int = 0,
         limit: int = 100,
-    ) -> tuple[Sequence[ModelT], int]:
-        """One page of rows and the total matching the filters (``None`` values are ignored)."""
+    ) -> tuple[Sequence[Row[Any]], int]:
+        """One page of rows (the table's columns, no entities: a page is only read) and the
+        total matching the filters (``None`` values are ignored)."""
         filter_names, params = _bound_filters(filters)
         params.update(offset=offset, limit=limit)
         if search:
@@ -76,17 +75,17 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
             stmt = self._prebuilt_page_statement(filter_names, tuple(sort))
         rows = session.execute(stmt, params).all()
         if rows:
-            return [row[0] for row in rows], int(rows[0].total)
+            return rows, int(rows[0].total)
         # Past the last page the window has no row to report the total on.
         return [], self.count(session, filters=filters, search=search) if offset else 0
 
     def _page_statement(
         self, filter_names: tuple[str, ...], sort: tuple[SortKey, ...], *, search: str | None
-    ) -> Select[ModelT, int]:
+    ) -> Select[Any]:
         conditions = self._conditions(filter_names, search)
         total_column = func.count().over().label("total")
         return (
-            select(self.model, total_column)
+            select(*self._table.c, total_column)
             .where(*conditions)
             .order_by(*self._order_by(sort))
             .offset(bindparam("offset"))
@@ -95,7 +94,7 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
 
     def _prebuilt_page_statement(
         self, filter_names: tuple[str, ...], sort: tuple[SortKey, ...]
-    ) -> Select[ModelT, int]:
+    ) -> Select[Any]:
         key = (filter_names, sort)
         stmt = self._page_statements.get(key)
         if stmt is None:

@@ -43,7 +43,7 @@ def ensure_visible(item: Item | None, *, user: Actor, item_id: int) -> Item:
 
 def list_items(
     session: Session, *, user: Actor, query: ItemListQuery
-) -> tuple[Sequence[Item], int]:
+) -> tuple[Sequence[Row[Any]], int]:
     if user.role == Role.ADMIN:
         owner_id = query.owner_id
     elif query.owner_id is not None:

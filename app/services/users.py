@@ -3,7 +3,9 @@
 import logging
 import re
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -54,7 +56,7 @@ def get_user(session: Session, *, viewer: Actor, user_id: int) -> User:
     return user
 
 
-def list_users(session: Session, *, query: UserListQuery) -> tuple[Sequence[User], int]:
+def list_users(session: Session, *, query: UserListQuery) -> tuple[Sequence[Row[Any]], int]:
     return user_crud.get_multi(
         session,
         filters={"is_active": query.is_active, "role": query.role},
