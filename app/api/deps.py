@@ -5,6 +5,7 @@ from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.requests import HTTPConnection
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import TypeAdapter, ValidationError
@@ -20,7 +21,7 @@ from app.core.security import TokenClaims, decode_access_token
 from app.core.threads import in_database_thread
 from app.models.item import Item
 from app.models.user import User
-from app.schemas.base import DecimalId
+from app.schemas.base import MAX_ID, DecimalId
 from app.services import auth as auth_service
 from app.services import items as item_service
 from app.services.auth import Caller
@@ -132,36 +133,43 @@ async def get_client_address(request: Request) -> str:
 
 ClientAddress = Annotated[str, Depends(get_client_address)]
 
-ItemId = Annotated[DecimalId, Path(description="Item id", examples=[1])]
 UserId = Annotated[DecimalId, Path(description="User id", examples=[1])]
 
-
-_ITEM_ID = TypeAdapter(ItemId)
+_ITEM_ID = TypeAdapter(DecimalId)
+# The path's item id is read as text and checked by get_owned_item itself; documented as what
+# it must be.
+_ITEM_ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 
 async def get_owned_item(
-    request: Request, session: SessionDep, claims: TokenClaimsDep
-) -> Item | None:
-    """The path's item if the caller may see it; the caller and the item are loaded in one
-    statement and one thread hop (not CurrentUser + a load). The caller is checked even when
-    the id is malformed: then this returns None and the route answers its ``item_id``
-    parameter's 422 without running."""
+    session: SessionDep,
+    claims: TokenClaimsDep,
+    item_id: Annotated[
+        str, Path(description="Item id", examples=[1], json_schema_extra=_ITEM_ID_SCHEMA)
+    ],
+) -> Item:
+    """The path's item if the caller may see it (someone else's is 404, like a missing one).
+    The caller and the item are loaded in one statement and one thread hop, and the caller is
+    checked before the id: a refused caller answers 401/403 before a malformed id's 422, as the
+    contract orders them. (Were the id typed as an integer here, FastAPI would answer its 422
+    without calling this dependency, and the caller would go unchecked.)"""
     try:
-        item_id: int | None = _ITEM_ID.validate_python(request.path_params.get("item_id"))
-    except ValidationError:
-        item_id = None
-    return await in_database_thread(_load_owned_item, session, claims, item_id)
+        parsed: int | RequestValidationError = _ITEM_ID.validate_python(item_id)
+    except ValidationError as exc:
+        parsed = RequestValidationError(
+            [{**error, "loc": ("path", "item_id", *error["loc"])} for error in exc.errors()]
+        )
+    return await in_database_thread(_load_owned_item, session, claims, parsed)
 
 
-def _load_owned_item(session: Session, claims: TokenClaims, item_id: int | None) -> Item | None:
-    user, item = item_service.load_for_token(session, claims=claims, item_id=item_id or 0)
-    if item_id is None:
-        return None
-    return item_service.ensure_visible(item, user=user, item_id=item_id)
+def _load_owned_item(
+    session: Session, claims: TokenClaims, item_id: int | RequestValidationError
+) -> Item:
+    id_to_load = item_id if isinstance(item_id, int) else 0
+    caller, item = item_service.load_for_token(session, claims=claims, item_id=id_to_load)
+    if isinstance(item_id, RequestValidationError):
+        raise item_id
+    return item_service.ensure_visible(item, user=caller, item_id=item_id)
 
 
-# A route that takes it also declares ``item_id: ItemId`` itself, so FastAPI validates the id
-# after this dependency has checked the caller: a refused caller answers 401/403 before a
-# malformed id's 422 (the contract's order). Declared here instead, the id's error would make
-# FastAPI skip this dependency, and the caller would go unchecked.
 OwnedItem = Annotated[Item, Depends(get_owned_item)]

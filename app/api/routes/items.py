@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import Row
 
 from app.api.conditional import IfMatch, IfNoneMatch, not_modified, tagged
-from app.api.deps import CurrentCaller, ItemId, OwnedItem, SessionDep
+from app.api.deps import CurrentCaller, OwnedItem, SessionDep
 from app.api.responses import (
     AUTH_PROBLEMS,
     BODY_PROBLEMS,
@@ -72,7 +72,6 @@ def list_items(
 )
 async def read_item(  # async: the item is loaded; nothing here needs a thread
     item: OwnedItem,
-    item_id: ItemId,  # noqa: ARG001 (see OwnedItem)
     response: Response,
     if_none_match: IfNoneMatch = None,
 ) -> Item | Response:
@@ -94,7 +93,6 @@ async def read_item(  # async: the item is loaded; nothing here needs a thread
 def update_item(
     session: SessionDep,
     item: OwnedItem,
-    item_id: ItemId,  # noqa: ARG001 (see OwnedItem)
     item_in: ItemUpdate,
     precondition: IfMatch,
     response: Response,
@@ -114,7 +112,6 @@ def update_item(
 def delete_item(
     session: SessionDep,
     item: OwnedItem,
-    item_id: ItemId,  # noqa: ARG001 (see OwnedItem)
     precondition: IfMatch,
 ) -> None:
     item_service.delete_item(session, item=item, precondition=precondition)
