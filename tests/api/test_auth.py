@@ -14,11 +14,10 @@ from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.models import User
+from tests.api.contract import ME, PROBLEM_JSON
 from tests.factories import DEFAULT_PASSWORD, auth_headers, make_user
 
 LOGIN = "/api/v1/auth/token"
-ME = "/api/v1/users/me"
-PROBLEM_JSON = "application/problem+json"
 INVALID_TOKEN = 'Bearer error="invalid_token"'
 NEW_PASSWORD = "brand-new-secret-9"
 

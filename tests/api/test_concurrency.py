@@ -15,11 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import Item, User
+from tests.api.contract import ITEMS, ME, USERS
 from tests.factories import DEFAULT_PASSWORD, auth_headers, make_item, make_user
 
-ITEMS = "/api/v1/items"
-USERS = "/api/v1/users"
-ME = f"{USERS}/me"
 # Generous bounds: a hung request (a deadlock, a lock never released) fails the test instead
 # of hanging the suite. A healthy race finishes in well under a second.
 START_TIMEOUT_S = 10

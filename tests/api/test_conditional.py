@@ -12,12 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import Item, User
+from tests.api.contract import ITEMS, ME, PROBLEM_JSON, USERS
 from tests.factories import DEFAULT_PASSWORD, auth_headers, make_item, make_user
 
-ITEMS = "/api/v1/items"
-USERS = "/api/v1/users"
-ME = f"{USERS}/me"
-PROBLEM_JSON = "application/problem+json"
 NEW_PASSWORD = "another-secret-9"
 # Not entity tags at all: a server must not treat them as matching anything.
 GARBAGE_IF_MATCH = ["garbage", "W/", '"unterminated', "**"]

@@ -22,26 +22,13 @@ from app.core.roles import Role
 from app.core.security import create_access_token, new_token_key, verify_password
 from app.main import app
 from app.models import Item, User
+from tests.api.contract import PROBLEM_JSON, assert_problem
 from tests.factories import auth_headers, make_user
 
-PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "request_id"}
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 BODY_LIMIT = 2048
 BAD_TOKEN = {"Authorization": "Bearer not-a-jwt"}
 UNREACHABLE_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:1/unreachable"
 SANE_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem for ``status`` whose request_id is the header's."""
-    assert response.status_code == status
-    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
-    body: dict[str, Any] = response.json()
-    assert body.keys() >= PROBLEM_KEYS
-    assert body["status"] == status
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    assert body["instance"] == response.url.path
-    return body
 
 
 @pytest.fixture
@@ -663,7 +650,7 @@ def test_every_documented_error_response_is_a_problem(app_client: TestClient) ->
 
     assert documented
     for name, response in documented:
-        assert response["content"] == {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}}, name
+        assert response["content"] == {PROBLEM_JSON: {"schema": problem_ref}}, name
 
 
 # Start-up: the first admin -----------------------------------------------------------------

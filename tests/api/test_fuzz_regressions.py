@@ -9,10 +9,8 @@ from fastapi.testclient import TestClient
 
 from app.main import app
 from app.models import User
+from tests.api.contract import ME, PROBLEM_JSON
 from tests.factories import auth_headers
-
-ME = "/api/v1/users/me"
-PROBLEM_JSON = "application/problem+json"
 
 
 def component(name: str) -> dict[str, Any]:

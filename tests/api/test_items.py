@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from app.main import app
 from app.models import Item, User
+from tests.api.contract import ITEMS, assert_problem
 from tests.factories import auth_headers, make_item, make_user
 
-ITEMS = "/api/v1/items"
 ITEM_READ_KEYS = {"id", "title", "description", "owner_id", "created_at", "updated_at"}
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "request_id"}
 INVALID_IDS = ["0", "-1", str(2**31), "99999999999999999999", "abc"]
@@ -29,14 +29,6 @@ def send(client: TestClient, method: str, url: str, headers: dict[str, str]) -> 
     if method == "PATCH":
         return client.patch(url, json={"title": "changed"}, headers=headers)
     return client.request(method, url, headers=headers)
-
-
-def assert_problem(response: Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
 
 
 def assert_validation_error(response: Response, loc: list[str | int]) -> None:

@@ -15,10 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Item, User
+from tests.api.contract import ITEMS, USERS
 from tests.factories import auth_headers, make_item, make_user
 
-ITEMS = "/api/v1/items"
-USERS = "/api/v1/users"
 PAGE_KEYS = {"items", "total", "page", "page_size", "pages"}
 BASE_TIME = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -13,9 +13,9 @@ from app.core.security import new_token_key
 from app.main import app
 from app.models import User
 from app.services import auth as auth_service
+from tests.api.contract import TOKEN
 from tests.factories import DEFAULT_PASSWORD, auth_headers
 
-TOKEN = "/api/v1/auth/token"
 BUDGET = 5  # the default RATE_LIMIT_LOGIN, 5/minute
 
 

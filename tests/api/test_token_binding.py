@@ -9,11 +9,8 @@ from sqlalchemy.orm import Session
 
 from app.core.security import create_access_token
 from app.models import User
+from tests.api.contract import ITEMS, TOKEN, USERS
 from tests.factories import DEFAULT_PASSWORD, auth_headers, make_item, make_user
-
-USERS = "/api/v1/users"
-ITEMS = "/api/v1/items"
-TOKEN = "/api/v1/auth/token"
 
 
 def sign_up(client: TestClient, name: str) -> dict[str, Any]:

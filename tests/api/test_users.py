@@ -16,13 +16,9 @@ from app.core.security import verify_password
 from app.crud import user_crud
 from app.models import Item, User
 from app.services import users as user_service
+from tests.api.contract import ME, MY_PASSWORD, PROBLEM_JSON, TOKEN, USERS, assert_problem
 from tests.factories import DEFAULT_PASSWORD, auth_headers, make_item, make_user
 
-USERS = "/api/v1/users"
-ME = "/api/v1/users/me"
-MY_PASSWORD = "/api/v1/users/me/password"
-TOKEN = "/api/v1/auth/token"
-PROBLEM_JSON = "application/problem+json"
 USER_READ_KEYS = {
     "id",
     "email",
@@ -63,12 +59,6 @@ def assert_validation_error(response: httpx.Response, loc: list[str | int]) -> N
     assert response.headers["content-type"] == PROBLEM_JSON
     assert loc in error_locs(response)
     assert all(set(error) == {"loc", "msg", "type"} for error in response.json()["errors"])
-
-
-def assert_problem(response: httpx.Response, status: int) -> None:
-    assert response.status_code == status
-    assert response.headers["content-type"] == PROBLEM_JSON
-    assert response.json()["status"] == status
 
 
 def count_users(session: Session, **where: Any) -> int:
