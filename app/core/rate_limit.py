@@ -9,7 +9,6 @@ wait for a timeout); after that the client reconnects by itself.
 
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -22,6 +21,7 @@ from limits.strategies import MovingWindowRateLimiter
 from redis.exceptions import RedisError
 
 from app.core.config import get_settings
+from app.core.outage import OutageBackoff
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +34,11 @@ class RateLimiter:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self._strategy = MovingWindowRateLimiter(storage)
-        self._lock = threading.Lock()
-        self._skip_until = 0.0
+        self._backoff = OutageBackoff(
+            OUTAGE_BACKOFF_S,
+            logger=logger,
+            message="Rate-limit store unreachable; serving without limits for %.0f s: %r",
+        )
 
     def retry_after(self, item: RateLimitItem, *key: str) -> int | None:
         """Seconds until one more hit fits the budget, or ``None`` if it fits now."""
@@ -66,27 +69,19 @@ class RateLimiter:
     def reset(self) -> None:
         """Forget every counter (tests, and ops after an incident)."""
         self.storage.reset()
-        self._skip_until = 0.0
+        self._backoff.reset()
 
     def _seconds_until_reset(self, item: RateLimitItem, *key: str) -> int:
         reset_at = self._strategy.get_window_stats(item, *key).reset_time
         return max(1, math.ceil(reset_at - time.time()))
 
     def _fail_open(self, call: Callable[[], T], fallback: T) -> T:
-        if time.monotonic() < self._skip_until:
+        if not self._backoff.allows_a_try():
             return fallback
         try:
             return call()
         except (StorageError, RedisError) as exc:
-            with self._lock:
-                first = time.monotonic() >= self._skip_until
-                self._skip_until = time.monotonic() + OUTAGE_BACKOFF_S
-            if first:
-                logger.warning(
-                    "Rate-limit store unreachable; serving without limits for %.0f s: %r",
-                    OUTAGE_BACKOFF_S,
-                    exc,
-                )
+            self._backoff.failed(exc)
             return fallback
 
 

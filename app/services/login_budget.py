@@ -18,7 +18,6 @@ failures in each store.
 import hashlib
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -30,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.core.errors import RateLimitedError
+from app.core.outage import OutageBackoff
 from app.core.rate_limit import parse_limit
 from app.core.redis_attempts import AttemptStoreUnavailable
 from app.crud import login_attempt_crud
@@ -104,8 +104,11 @@ class LoginBudgets:
     def __init__(self, *, database: AttemptStore, redis: AttemptStore | None = None) -> None:
         self._database = database
         self._redis = redis
-        self._lock = threading.Lock()
-        self._skip_redis_until = 0.0
+        self._redis_backoff = OutageBackoff(
+            OUTAGE_BACKOFF_S,
+            logger=logger,
+            message="Login budgets: Redis unreachable, counting in the database for %.0f s: %s",
+        )
 
     @contextmanager
     def attempt(self, *, email: str, client_address: str) -> Iterator[PasswordCheck]:
@@ -127,37 +130,27 @@ class LoginBudgets:
     def clear_account(self, email: str) -> None:
         """Forget the account's failures (after a successful login)."""
         budget = account_budget(email)
-        store = self._redis if self._redis is not None and self._redis_up() else self._database
+        store = self._live_redis() or self._database
         self._quietly(lambda: store.clear(budget))
 
     def _reserve(
         self, budgets: Sequence[str], limit: RateLimitItem
     ) -> tuple[AttemptStore, list[str] | int]:
         window_s = limit.get_expiry()
-        if self._redis is not None and self._redis_up():
+        if (redis := self._live_redis()) is not None:
             try:
-                return self._redis, self._redis.reserve(
-                    budgets, limit=limit.amount, window_s=window_s
-                )
+                return redis, redis.reserve(budgets, limit=limit.amount, window_s=window_s)
             except AttemptStoreUnavailable as exc:
-                self._redis_down(exc)
+                self._redis_backoff.failed(exc)
         return self._database, self._database.reserve(
             budgets, limit=limit.amount, window_s=window_s
         )
 
-    def _redis_up(self) -> bool:
-        return time.monotonic() >= self._skip_redis_until
-
-    def _redis_down(self, exc: Exception) -> None:
-        with self._lock:
-            first = self._redis_up()
-            self._skip_redis_until = time.monotonic() + OUTAGE_BACKOFF_S
-        if first:
-            logger.warning(
-                "Login budgets: Redis unreachable, counting in the database for %.0f s: %s",
-                OUTAGE_BACKOFF_S,
-                exc,
-            )
+    def _live_redis(self) -> AttemptStore | None:
+        """Redis, unless it is not configured or failed a moment ago."""
+        if self._redis is not None and self._redis_backoff.allows_a_try():
+            return self._redis
+        return None
 
     def _quietly(self, call: Callable[[], None]) -> None:
         """Giving a place back may fail (Redis gone): the attempt then counts until its window
@@ -165,7 +158,7 @@ class LoginBudgets:
         try:
             call()
         except AttemptStoreUnavailable as exc:
-            self._redis_down(exc)
+            self._redis_backoff.failed(exc)
 
 
 def account_budget(email: str) -> str:
