@@ -82,8 +82,8 @@ def get_token_caller(session: Session, *, claims: TokenClaims) -> Caller:
 def get_token_user(session: Session, *, claims: TokenClaims) -> User:
     """Like ``get_token_caller``, for requests that need the account itself."""
     user = user_crud.get(session, claims.user_id)
-    ensure_token_state(_token_state(user) if user else None, claims=claims)
-    assert user is not None
+    ensure_token_state(None if user is None else _token_state(user), claims=claims)
+    assert user is not None  # a missing account was refused just above
     return user
 
 
