@@ -42,10 +42,12 @@ async def mark_autocommit(request: Request) -> None:
     request.state.autocommit_session = True
 
 
-# For a route that checks a password and whose writes are single statements (login, password
-# and email changes): its session runs in autocommit, so no transaction (on SQLite: no write
-# lock) is held while bcrypt runs, and the login budget's own unit of work
-# (app.services.login_budget) never waits for the request's.
+# Declared by a route (``dependencies=[AutocommitSession]``) whose statements may each commit
+# on their own: reads, which then need no COMMIT round trip and on SQLite take no write lock,
+# and the routes that check a password, whose writes are single statements (login, password
+# and email changes), so no transaction is held while bcrypt runs and the login budget's own
+# unit of work (app.services.login_budget) never waits for the request's. Every other route's
+# session is one transaction, whatever its method.
 AutocommitSession = Depends(mark_autocommit)
 
 # scope="function": the commit runs before the response is sent, so a failed commit is an error

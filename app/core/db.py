@@ -155,7 +155,6 @@ SessionLocal = sessionmaker(engine, expire_on_commit=False)
 ReadOnlySessionLocal = sessionmaker(
     engine.execution_options(**{AUTOCOMMIT_OPTION: True}), expire_on_commit=False
 )
-READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @contextmanager
@@ -188,19 +187,18 @@ def separate_unit_of_work() -> Iterator[Session]:
 
 
 def wants_autocommit(request: Request) -> bool:
-    """Reads, and routes that asked for it (app.api.deps.AutocommitSession)."""
-    return request.method in READ_ONLY_METHODS or getattr(
-        request.state, "autocommit_session", False
-    )
+    """Routes that asked for it (``app.api.deps.AutocommitSession``), whatever their method:
+    a route that writes never autocommits statement by statement unless it says so."""
+    return bool(getattr(request.state, "autocommit_session", False))
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session and one transaction per request, committed before the response is sent.
 
     An async dependency, so entering costs no thread: a Session does no I/O until its first
-    query, which runs in the route's thread. Leaving commits (or rolls back) in a worker thread
-    for writes; GET/HEAD sessions are in autocommit mode, so they have nothing to finish and
-    are closed right here.
+    query, which runs in the route's thread. Leaving commits (or rolls back) in a worker thread;
+    the sessions of routes that declare ``AutocommitSession`` (reads, and single-statement
+    writes that check a password) have nothing to finish and are closed right here.
     """
     read_only = wants_autocommit(request)
     session = (ReadOnlySessionLocal if read_only else SessionLocal)()

@@ -16,18 +16,18 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def request(method: str, *, read_only_route: bool = False) -> Request:
+def request(method: str, *, autocommit_route: bool = False) -> Request:
     scope = {"type": "http", "method": method, "path": "/", "headers": [], "state": {}}
     built = Request(scope)
-    if read_only_route:
+    if autocommit_route:
         built.state.autocommit_session = True
     return built
 
 
 async def enter(
-    method: str, *, read_only_route: bool = False
+    method: str, *, autocommit_route: bool = False
 ) -> tuple[AsyncIterator[Session], Session]:
-    dependency = db.get_session(request(method, read_only_route=read_only_route))
+    dependency = db.get_session(request(method, autocommit_route=autocommit_route))
     return dependency, await anext(dependency)
 
 
@@ -35,24 +35,17 @@ def autocommit(session: Session) -> bool:
     return bool(session.get_bind().get_execution_options().get(db.AUTOCOMMIT_OPTION))
 
 
-@pytest.mark.parametrize("method", ["GET", "HEAD"])
-async def test_reads_get_an_autocommit_session(method: str) -> None:
-    dependency, session = await enter(method)
-
-    assert autocommit(session)
-    await dependency.aclose()
-
-
-@pytest.mark.parametrize("method", ["POST", "PATCH", "DELETE"])
-async def test_writes_get_a_transaction(method: str) -> None:
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PATCH", "DELETE"])
+async def test_a_route_gets_a_transaction_whatever_its_method(method: str) -> None:
     dependency, session = await enter(method)
 
     assert not autocommit(session)
     await dependency.aclose()
 
 
-async def test_a_route_may_ask_for_an_autocommit_session() -> None:
-    dependency, session = await enter("POST", read_only_route=True)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_route_may_ask_for_an_autocommit_session(method: str) -> None:
+    dependency, session = await enter(method, autocommit_route=True)
 
     assert autocommit(session)
     await dependency.aclose()

@@ -1,6 +1,6 @@
 from fastapi import APIRouter
 
-from app.api.deps import DatabaseAdmission, SessionDep
+from app.api.deps import AutocommitSession, DatabaseAdmission, SessionDep
 from app.api.responses import problems
 from app.crud import health
 from app.schemas.health import Liveness, Readiness
@@ -15,7 +15,7 @@ async def liveness() -> Liveness:
 
 @router.get(
     "/health/ready",
-    dependencies=[DatabaseAdmission],
+    dependencies=[AutocommitSession, DatabaseAdmission],
     summary="Readiness",
     description="`SELECT 1` on the database, bounded to about 2 s; 503 when it is unreachable.",
     responses=problems(503),

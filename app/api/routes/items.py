@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import Row
 
 from app.api.conditional import IfMatch, IfNoneMatch, not_modified, tagged
-from app.api.deps import CurrentCaller, OwnedItem, SessionDep
+from app.api.deps import AutocommitSession, CurrentCaller, OwnedItem, SessionDep
 from app.api.responses import (
     AUTH_PROBLEMS,
     BODY_PROBLEMS,
@@ -45,6 +45,7 @@ def create_item(
 
 @router.get(
     "",
+    dependencies=[AutocommitSession],
     response_model=Page[ItemRead],
     summary="List items",
     description=(
@@ -62,6 +63,7 @@ def list_items(
 
 @router.get(
     "/{item_id}",
+    dependencies=[AutocommitSession],
     response_model=ItemRead,
     summary="Read an item (owner or admin)",
     description=(

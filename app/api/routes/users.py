@@ -63,6 +63,7 @@ def sign_up(session: SessionDep, user_in: UserCreate, request: Request, response
 
 @router.get(
     "/me",
+    dependencies=[AutocommitSession],
     response_model=UserRead,
     summary="Read my account",
     description="With an `ETag`; `If-None-Match` with the current tag answers 304.",
@@ -139,6 +140,7 @@ def change_password(
 
 @router.get(
     "",
+    dependencies=[AutocommitSession],
     response_model=Page[UserRead],
     summary="List users (admin)",
     description="Paged, searchable (`q` over email, username, full name), sortable, filterable.",
@@ -153,6 +155,7 @@ def list_users(
 
 @router.get(
     "/{user_id:not_me}",
+    dependencies=[AutocommitSession],
     response_model=UserRead,
     summary="Read a user (admin, or the user itself)",
     description=(
