@@ -155,11 +155,7 @@ def _warnings(settings: Settings) -> list[str]:
     warnings = []
     if settings.SECRET_KEY is None:
         warnings.append("SECRET_KEY unset: a development key is generated under ./data/")
-    if settings.RATE_LIMIT_DEFAULT and not settings.REDIS_URL:
-        warnings.append("REDIS_URL unset: RATE_LIMIT_DEFAULT is counted per worker process")
-    if settings.ENVIRONMENT == "production" and settings.is_sqlite:
-        warnings.append("SQLite in production: every write is serialised")
-    return warnings
+    return warnings + settings.deployment_warnings()
 
 
 def main() -> None:

@@ -43,17 +43,8 @@ def _retry_until_done(settings: Settings, stop: threading.Event) -> None:
 
 
 def warn_about_deployment(settings: Settings) -> None:
-    if settings.RATE_LIMIT_DEFAULT and not settings.REDIS_URL:
-        # Login budgets are shared through the database either way.
-        logger.warning(
-            "REDIS_URL is not set: RATE_LIMIT_DEFAULT is counted per worker process and reset "
-            "when a worker restarts; set REDIS_URL to share it across workers and hosts"
-        )
-    if settings.ENVIRONMENT == "production" and settings.is_sqlite:
-        logger.warning(
-            "SQLite in production: fine for one host, but every write is serialised; "
-            "use PostgreSQL for anything larger"
-        )
+    for warning in settings.deployment_warnings():
+        logger.warning(warning)
 
 
 @asynccontextmanager

@@ -102,6 +102,23 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.DATABASE_URL.startswith("sqlite")
 
+    def deployment_warnings(self) -> list[str]:
+        """Choices that work but that ops should know about (logged at start-up, shown by
+        ``check-config``)."""
+        warnings = []
+        if self.RATE_LIMIT_DEFAULT and not self.REDIS_URL:
+            # Login budgets are shared through the database either way.
+            warnings.append(
+                "REDIS_URL is not set: RATE_LIMIT_DEFAULT is counted per worker process and "
+                "reset when a worker restarts; set REDIS_URL to share it across workers and hosts"
+            )
+        if self.ENVIRONMENT == "production" and self.is_sqlite:
+            warnings.append(
+                "SQLite in production: fine for one host, but every write is serialised; "
+                "use PostgreSQL for anything larger"
+            )
+        return warnings
+
     @cached_property
     def secret_key(self) -> str:
         """The JWT signing key: configured, or (outside production) one kept under ./data/."""
