@@ -37,20 +37,15 @@ for _name in (
 import pytest  # noqa: E402
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
-from fastapi import Request  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
+from app.api import unit_of_work as unit_of_work_module  # noqa: E402
 from app.api.deps import get_login_budgets  # noqa: E402
-from app.core.db import (  # noqa: E402
-    AUTOCOMMIT_OPTION,
-    create_db_engine,
-    get_session,
-    unit_of_work,
-    wants_autocommit,
-)
+from app.api.unit_of_work import get_session  # noqa: E402
+from app.core.db import AUTOCOMMIT_OPTION, create_db_engine, unit_of_work  # noqa: E402
 from app.core.rate_limit import get_rate_limiter  # noqa: E402
 from app.main import app  # noqa: E402
 from app.models import Item, LoginAttempt, User  # noqa: E402
@@ -195,19 +190,17 @@ def committing_sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
 
 @pytest.fixture
 def committing_client(
-    app_client: TestClient, committing_sessions: sessionmaker[Session]
+    app_client: TestClient,
+    committing_sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[TestClient]:
-    """The app with production's session handling, on the test database."""
-
+    """The app with production's unit of work (app.api.unit_of_work), on the test database."""
     autocommit_sessions = sessionmaker(
         committing_sessions.kw["bind"].execution_options(**{AUTOCOMMIT_OPTION: True}),
         expire_on_commit=False,
     )
-
-    def session_override(request: Request) -> Iterator[Session]:
-        sessions = autocommit_sessions if wants_autocommit(request) else committing_sessions
-        with sessions() as session, unit_of_work(session):
-            yield session
+    monkeypatch.setattr(unit_of_work_module, "SessionLocal", committing_sessions)
+    monkeypatch.setattr(unit_of_work_module, "ReadOnlySessionLocal", autocommit_sessions)
 
     @contextmanager
     def separate_units() -> Iterator[Session]:
@@ -215,8 +208,11 @@ def committing_client(
             yield session
 
     budgets = LoginBudgets(database=DatabaseAttempts(separate_units))
-    app.dependency_overrides[get_session] = session_override
-    app.dependency_overrides[get_login_budgets] = lambda: budgets
+
+    async def budgets_override() -> LoginBudgets:
+        return budgets
+
+    app.dependency_overrides[get_login_budgets] = budgets_override
     yield app_client
     app.dependency_overrides.clear()
 

@@ -1,6 +1,5 @@
 """Typed dependency aliases: route signatures name what they need, not how it is made."""
 
-from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Annotated
 
@@ -11,14 +10,16 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
-from app.api.routing import database_admission
+# Re-exported: routes take every alias from here.
+from app.api.unit_of_work import AutocommitSession as AutocommitSession
+from app.api.unit_of_work import SessionDep as SessionDep
 from app.core.config import get_settings
-from app.core.db import get_session, separate_unit_of_work
+from app.core.db import separate_unit_of_work
 from app.core.errors import AuthenticationError, PermissionDeniedError
 from app.core.redis_attempts import RedisAttempts
 from app.core.roles import Role
 from app.core.security import TokenClaims, decode_access_token
-from app.core.threads import in_database_thread
+from app.core.threads import in_thread
 from app.models.item import Item
 from app.models.user import User
 from app.schemas.base import MAX_ID, DecimalId
@@ -26,33 +27,6 @@ from app.services import auth as auth_service
 from app.services import items as item_service
 from app.services.auth import Caller
 from app.services.login_budget import DatabaseAttempts, LoginBudgets
-
-
-async def admit_database_work(request: Request) -> AsyncIterator[None]:
-    """Admission (see ``app.api.routing.database_admission``) for a route outside the API
-    routers, whose route class already admits every request."""
-    async with database_admission(request):
-        yield
-
-
-DatabaseAdmission = Depends(admit_database_work, scope="function")
-
-
-async def mark_autocommit(request: Request) -> None:
-    request.state.autocommit_session = True
-
-
-# Declared by a route (``dependencies=[AutocommitSession]``) whose statements may each commit
-# on their own: reads, which then need no COMMIT round trip and on SQLite take no write lock,
-# and the routes that check a password, whose writes are single statements (login, password
-# and email changes), so no transaction is held while bcrypt runs and the login budget's own
-# unit of work (app.services.login_budget) never waits for the request's. Every other route's
-# session is one transaction, whatever its method.
-AutocommitSession = Depends(mark_autocommit)
-
-# scope="function": the commit runs before the response is sent, so a failed commit is an error
-# response, never a 2xx (plain yield dependencies clean up after the response since 0.118).
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 class BearerTokenClaims(OAuth2PasswordBearer):
@@ -86,7 +60,7 @@ TokenClaimsDep = Annotated[TokenClaims, Depends(bearer_token_claims)]
 
 async def get_current_caller(session: SessionDep, claims: TokenClaimsDep) -> Caller:
     """The checked caller, loading only the columns the check reads."""
-    return await in_database_thread(auth_service.get_token_caller, session, claims=claims)
+    return await in_thread(auth_service.get_token_caller, session, claims=claims)
 
 
 CurrentCaller = Annotated[Caller, Depends(get_current_caller)]
@@ -94,7 +68,7 @@ CurrentCaller = Annotated[Caller, Depends(get_current_caller)]
 
 async def get_current_user(session: SessionDep, claims: TokenClaimsDep) -> User:
     """The checked caller's account itself, for routes that read or change it."""
-    return await in_database_thread(auth_service.get_token_user, session, claims=claims)
+    return await in_thread(auth_service.get_token_user, session, claims=claims)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -161,7 +135,7 @@ async def get_owned_item(
         parsed = RequestValidationError(
             [{**error, "loc": ("path", "item_id", *error["loc"])} for error in exc.errors()]
         )
-    return await in_database_thread(_load_owned_item, session, claims, parsed)
+    return await in_thread(_load_owned_item, session, claims, parsed)
 
 
 def _load_owned_item(

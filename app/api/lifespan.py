@@ -6,12 +6,12 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from anyio import to_thread
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 
 from app.core.config import Settings, get_settings
 from app.core.db import SessionLocal, unit_of_work
+from app.core.threads import in_thread
 from app.services import users as user_service
 
 logger = logging.getLogger(__name__)
@@ -51,11 +51,11 @@ def warn_about_deployment(settings: Settings) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     warn_about_deployment(settings)
-    to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
+    # Per app run (an asyncio primitive belongs to one event loop); see database_admission.
     app.state.database_slots = asyncio.Semaphore(settings.DB_POOL_SIZE)
     stop = threading.Event()
     try:
-        await to_thread.run_sync(create_first_superuser, settings)
+        await in_thread(create_first_superuser, settings)
     except DBAPIError as exc:
         # Serve anyway: readiness says 503 until the database is back, and this retries.
         logger.warning("First superuser: database unavailable (%s); retrying", type(exc).__name__)

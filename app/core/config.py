@@ -92,13 +92,6 @@ class Settings(BaseSettings):
         return "console" if self.ENVIRONMENT == "development" else "json"
 
     @property
-    def threadpool_size(self) -> int:
-        """Threads of AnyIO's pool, for what FastAPI runs in threads itself: the rate-limit
-        store (checked before admission), the login form, /metrics, the readiness probe. A
-        request's database work has a pool of its own (``app.core.threads``)."""
-        return self.DB_POOL_SIZE + 8
-
-    @property
     def is_sqlite(self) -> bool:
         return self.DATABASE_URL.startswith("sqlite")
 

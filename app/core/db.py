@@ -7,7 +7,7 @@ into a write halfway through. Read-only requests run in autocommit mode and take
 """
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.requests import Request
 
 from app.core.config import get_settings
 from app.core.metrics import DB_POOL_CHECKED_OUT
-from app.core.threads import in_database_thread
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 CONNECT_TIMEOUT_S = 2
@@ -145,7 +143,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 
 
 # max_overflow=0: at most DB_POOL_SIZE requests hold a session at once (see
-# app.api.routing.database_admission), so every admitted request finds a connection.
+# app.api.admission), so every admitted request finds a connection.
 engine = create_db_engine(
     get_settings().DATABASE_URL, pool_size=get_settings().DB_POOL_SIZE, max_overflow=0
 )
@@ -184,53 +182,3 @@ def separate_unit_of_work() -> Iterator[Session]:
     """A unit of work apart from the request's, committed when the block ends."""
     with SeparateSessionLocal() as session, unit_of_work(session):
         yield session
-
-
-def wants_autocommit(request: Request) -> bool:
-    """Routes that asked for it (``app.api.deps.AutocommitSession``), whatever their method:
-    a route that writes never autocommits statement by statement unless it says so."""
-    return bool(getattr(request.state, "autocommit_session", False))
-
-
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """One session and one transaction per request, committed before the response is sent.
-
-    An async dependency, so entering costs no thread: a Session does no I/O until its first
-    query, which runs in the route's thread. Leaving commits (or rolls back) in a worker thread;
-    the sessions of routes that declare ``AutocommitSession`` (reads, and single-statement
-    writes that check a password) have nothing to finish and are closed right here.
-    """
-    read_only = wants_autocommit(request)
-    session = (ReadOnlySessionLocal if read_only else SessionLocal)()
-    try:
-        yield session
-    except BaseException:
-        try:
-            await in_database_thread(_discard, session)
-        finally:
-            session.close()  # a no-op once discarded; the last resort if cancelled first
-        raise
-    if read_only or not session.in_transaction():
-        # Autocommit, or the endpoint's thread has committed (commit_in_this_thread):
-        # returning the connection is no I/O.
-        session.close()
-    else:
-        await in_database_thread(_commit, session)
-
-
-def commit_in_this_thread(session: Session) -> None:
-    """End the request's unit of work now, in the calling (endpoint's) thread, rather than in
-    a thread of its own when ``get_session`` exits: one thread hop fewer per write. A failure
-    raises here, so the request answers with an error; get_session then rolls back."""
-    if session.in_transaction():
-        session.commit()
-
-
-def _commit(session: Session) -> None:
-    with session:
-        session.commit()
-
-
-def _discard(session: Session) -> None:
-    with session:
-        session.rollback()

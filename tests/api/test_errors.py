@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.api import lifespan as lifespan_module
 from app.api.lifespan import create_first_superuser
+from app.api.unit_of_work import get_session
 from app.core.config import Settings, get_settings
-from app.core.db import create_db_engine, get_session, unit_of_work
+from app.core.db import create_db_engine, unit_of_work
 from app.core.roles import Role
 from app.core.security import create_access_token, new_token_key, verify_password
 from app.main import app

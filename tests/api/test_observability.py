@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.db import create_db_engine, get_session, unit_of_work
+from app.api.unit_of_work import get_session
+from app.core.db import create_db_engine, unit_of_work
 from app.main import app
 from app.models import User
 from app.services import items as item_service

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from app.core.threads import in_database_thread
+from app.core.threads import in_thread
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -15,11 +15,11 @@ def test_runs_off_the_event_loop_thread_with_the_callers_context() -> None:
 
     async def call() -> tuple[str, str]:
         request_id.set("abc")
-        return await in_database_thread(where, "!", prefix=">")
+        return await in_thread(where, "!", prefix=">")
 
     thread_name, seen = asyncio.run(call())
 
-    assert thread_name.startswith("db")
+    assert thread_name.startswith("blocking")
     assert seen == ">abc!"
 
 
@@ -28,7 +28,7 @@ def test_the_calls_exception_reaches_the_caller() -> None:
         raise LookupError("no row")
 
     with pytest.raises(LookupError, match="no row"):
-        asyncio.run(in_database_thread(fail))
+        asyncio.run(in_thread(fail))
 
 
 def test_a_cancelled_caller_waits_until_the_call_has_finished() -> None:
@@ -41,7 +41,7 @@ def test_a_cancelled_caller_waits_until_the_call_has_finished() -> None:
         finished.append("done")
 
     async def scenario() -> list[str]:
-        task = asyncio.create_task(in_database_thread(hold_the_session))
+        task = asyncio.create_task(in_thread(hold_the_session))
         await asyncio.to_thread(started.wait, 5)
         task.cancel()
         await asyncio.sleep(0.05)

@@ -1,15 +1,14 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, Response
 
 from app.api.deps import AutocommitSession, ClientAddress, LoginBudgetsDep, SessionDep
 from app.api.responses import problems
-from app.api.routing import ContractRoute
-from app.schemas.token import Token
+from app.api.routing import CheckedRoute
+from app.schemas.token import LoginForm, Token
 from app.services import auth as auth_service
 
-router = APIRouter(prefix="/auth", tags=["auth"], route_class=ContractRoute)
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=CheckedRoute)
 
 
 @router.post(
@@ -30,7 +29,7 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=ContractRoute)
 )
 def login(
     session: SessionDep,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[LoginForm, Form()],
     client_address: ClientAddress,
     budgets: LoginBudgetsDep,
     response: Response,

@@ -1,11 +1,13 @@
 from fastapi import APIRouter
 
-from app.api.deps import AutocommitSession, DatabaseAdmission, SessionDep
+from app.api.deps import AutocommitSession, SessionDep
 from app.api.responses import problems
+from app.api.routing import DatabaseRoute
 from app.crud import health
 from app.schemas.health import Liveness, Readiness
 
-router = APIRouter(tags=["health"])
+# Probes are not budgeted; readiness queues for the database like any request using it.
+router = APIRouter(tags=["health"], route_class=DatabaseRoute)
 
 
 @router.get("/health", summary="Liveness", description="Never touches the database.")
@@ -15,7 +17,7 @@ async def liveness() -> Liveness:
 
 @router.get(
     "/health/ready",
-    dependencies=[AutocommitSession, DatabaseAdmission],
+    dependencies=[AutocommitSession],
     summary="Readiness",
     description="`SELECT 1` on the database, bounded to about 2 s; 503 when it is unreachable.",
     responses=problems(503),

@@ -14,13 +14,13 @@ from app.api.responses import (
     created_location,
     problems,
 )
-from app.api.routing import ContractRoute
+from app.api.routing import CheckedRoute
 from app.models.item import Item
 from app.schemas.item import ItemCreate, ItemRead, ItemUpdate
 from app.schemas.page import ItemListQuery, Page
 from app.services import items as item_service
 
-router = APIRouter(prefix="/items", tags=["items"], route_class=ContractRoute)
+router = APIRouter(prefix="/items", tags=["items"], route_class=CheckedRoute)
 
 
 @router.post(

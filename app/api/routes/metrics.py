@@ -1,6 +1,7 @@
 from fastapi import APIRouter, Response
 
 from app.core.metrics import METRICS_CONTENT_TYPE, render_latest
+from app.core.threads import in_thread
 
 router = APIRouter(tags=["health"])
 
@@ -16,5 +17,6 @@ router = APIRouter(tags=["health"])
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-def metrics() -> Response:
-    return Response(render_latest(), media_type=METRICS_CONTENT_TYPE)
+async def metrics() -> Response:
+    # Reads every worker's metric files.
+    return Response(await in_thread(render_latest), media_type=METRICS_CONTENT_TYPE)

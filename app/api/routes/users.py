@@ -23,7 +23,7 @@ from app.api.responses import (
     created_location,
     problems,
 )
-from app.api.routing import ContractRoute
+from app.api.routing import CheckedRoute
 from app.models.user import User
 from app.schemas.page import Page, UserListQuery
 from app.schemas.user import PasswordChange, UserCreate, UserRead, UserUpdateAdmin, UserUpdateMe
@@ -40,7 +40,7 @@ class NotMeConvertor(StringConvertor):
 
 register_url_convertor("not_me", NotMeConvertor())
 
-router = APIRouter(prefix="/users", tags=["users"], route_class=ContractRoute)
+router = APIRouter(prefix="/users", tags=["users"], route_class=CheckedRoute)
 
 
 @router.post(
