@@ -128,9 +128,16 @@ async def run(scenario: str, requests: int, *, instructions: bool = False) -> No
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
     token = prepare()
-    method, path_of, body = SCENARIOS[scenario]
     anyio.to_thread.run_sync = _inline  # type: ignore[assignment]
     threads._executor = InlineExecutor()  # type: ignore[assignment]
+    async with app.router.lifespan_context(app):
+        await _measure(app, scenario, requests, token=token, instructions=instructions)
+
+
+async def _measure(
+    app: Any, scenario: str, requests: int, *, token: str, instructions: bool
+) -> None:
+    method, path_of, body = SCENARIOS[scenario]
     for n in range(50):  # warm caches (statement cache, pydantic, imports)
         assert await call(app, method, path_of(n), body, token) < 300
     if instructions:
