@@ -15,7 +15,6 @@ from tests.api.contract import ITEMS, assert_problem
 from tests.factories import auth_headers, make_item, make_user
 
 ITEM_READ_KEYS = {"id", "title", "description", "owner_id", "created_at", "updated_at"}
-PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "request_id"}
 
 
 def item_url(item_id: int | str) -> str:
