@@ -43,7 +43,8 @@ lint: install
 	$(VENV)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 
 .PHONY: bench
-# Load benchmark (bench/README.md): app vs baselines under wrk, on SQLite and PostgreSQL.
+# Load benchmark (bench/README.md): the app vs the same work in raw SQL in FastAPI routes
+# (and /health vs a bare FastAPI route) under wrk, on SQLite and PostgreSQL.
 # Installs wrk from Debian's packages when it is missing and we are root.
 bench: install
 	@command -v wrk >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] \

@@ -1,1 +1,1 @@
-"""Load benchmark of the service against minimal baselines (bench/README.md)."""
+"""Load benchmark of the service against the same work in raw SQL (bench/README.md)."""

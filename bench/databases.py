@@ -34,7 +34,7 @@ def with_database(url: str, name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BenchDatabase:
-    """One scratch database: ``url`` is what the app and the baseline get as DATABASE_URL."""
+    """One scratch database: ``url`` is what the app and the yardstick get as DATABASE_URL."""
 
     backend: str
     url: str

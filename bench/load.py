@@ -1,6 +1,7 @@
 """The scenarios, and one wrk run against one server with the server's CPU time around it."""
 
 import json
+import math
 import os
 import time
 import urllib.parse
@@ -9,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.procs import run_command, ticks_to_ms
-from bench.servers import FLOOR, FRAMEWORK, Server
+from bench.procs import run_command
+from bench.servers import BARE, YARDSTICK, Server
 from bench.settings import BENCH_DIR
 
 LUA_SCRIPT = BENCH_DIR / "wrk.lua"
@@ -22,6 +23,7 @@ BENCH_PASSWORD = "demo-password-1"
 # wrk gets this long past -d to report before it is killed.
 WRK_GRACE_S = 30
 IDLE_PROBE_S = 0.1
+IDLE_TOLERANCE_S = 1e-6  # far below a clock tick
 
 
 class LoadError(RuntimeError):
@@ -33,16 +35,13 @@ class Scenario:
     name: str
     title: str  # what the tables show
     path: str  # the URL path wrk is given (with random_item: the prefix of the id)
-    baseline: str  # the server the app is compared with: "baseline" or "bare"
+    against: str  # the ServerSpec name of the server the app is compared with
     method: str = "GET"
     body: str | None = None
     content_type: str | None = None
     authenticated: bool = False
     random_item: bool = False
     writes: bool = False  # rows it adds are deleted after every run
-    # Servers between the baseline and the app, run in the same rounds (bench/README.md,
-    # "The cost ladder"): names from bench.servers.
-    rungs: tuple[str, ...] = ()
 
     def wrk_args(self, *, token: str | None, ids_file: Path | None) -> list[str]:
         args = [f"method={self.method}"]
@@ -61,36 +60,30 @@ class Scenario:
         return args
 
 
-# The same work with the framework added (raw SQL in FastAPI routes), then with the app's ORM
-# path and schemas too: what each layer costs, measured in the app's rounds.
-LADDER = (FRAMEWORK.name, FLOOR.name)
-
 # The order they run in: the write scenario last, so reads never see its rows (which are
 # deleted after each run anyway).
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("health", "GET /health", "/health", baseline="bare"),
+    Scenario("health", "GET /health", "/health", against=BARE.name),
     Scenario(
         "item_get",
         "GET /api/v1/items/{id}",
         "/api/v1/items/",
-        baseline="baseline",
+        against=YARDSTICK.name,
         authenticated=True,
         random_item=True,
-        rungs=LADDER,
     ),
     Scenario(
         "item_list",
         "GET /api/v1/items?page=1&page_size=20",
         "/api/v1/items?page=1&page_size=20",
-        baseline="baseline",
+        against=YARDSTICK.name,
         authenticated=True,
-        rungs=LADDER,
     ),
     Scenario(
         "login",
         "POST /api/v1/auth/token",
         "/api/v1/auth/token",
-        baseline="baseline",
+        against=YARDSTICK.name,
         method="POST",
         body=urllib.parse.urlencode({"username": BENCH_EMAIL, "password": BENCH_PASSWORD}),
         content_type="application/x-www-form-urlencoded",
@@ -99,13 +92,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         "item_create",
         "POST /api/v1/items",
         "/api/v1/items",
-        baseline="baseline",
+        against=YARDSTICK.name,
         method="POST",
         body=json.dumps({"title": "Bench item", "description": "Created by the load benchmark"}),
         content_type="application/json",
         authenticated=True,
         writes=True,
-        rungs=LADDER,
     ),
 )
 SCENARIO_NAMES = tuple(scenario.name for scenario in SCENARIOS)
@@ -178,7 +170,7 @@ class Measurement:
     """One wrk run against one server, with the CPU its workers spent meanwhile."""
 
     scenario: str
-    target: str  # a ServerSpec name: "app", "baseline", "bare", "framework" or "floor"
+    target: str  # a ServerSpec name: "app", "yardstick" or "bare"
     round: int  # 0 for the warm-up
     wrk: WrkResult
     cpu_ms: float  # from wrk's start until the server is idle again
@@ -223,18 +215,19 @@ class Measurement:
         return not self.problems
 
 
-def _ticks_once_idle(server: Server, *, timeout_s: float) -> int:
-    """The workers' CPU ticks once they have finished the requests wrk left in flight: two
-    reads ``IDLE_PROBE_S`` apart agree (or ``timeout_s`` has passed)."""
+def _cpu_s_once_idle(server: Server, *, timeout_s: float) -> float:
+    """The workers' CPU seconds once they have finished the requests wrk left in flight: two
+    reads ``IDLE_PROBE_S`` apart agree (or ``timeout_s`` has passed). The kernel counts in clock
+    ticks, so an idle server's two reads differ by float rounding at most."""
     deadline = time.monotonic() + timeout_s
-    ticks = server.cpu_ticks()
+    cpu_s = server.cpu_s()
     while time.monotonic() < deadline:
         time.sleep(IDLE_PROBE_S)
-        now = server.cpu_ticks()
-        if now == ticks:
+        now = server.cpu_s()
+        if math.isclose(now, cpu_s, rel_tol=0, abs_tol=IDLE_TOLERANCE_S):
             break
-        ticks = now
-    return ticks
+        cpu_s = now
+    return cpu_s
 
 
 def measure(
@@ -250,7 +243,7 @@ def measure(
 ) -> Measurement:
     server.ensure_running()
     server.take_log()  # start the run's log empty
-    ticks_before = server.cpu_ticks()
+    cpu_s_before = server.cpu_s()
     result = run_wrk(
         server.url(scenario.path),
         script_args,
@@ -259,7 +252,7 @@ def measure(
         duration_s=duration_s,
         timeout_s=timeout_s,
     )
-    ticks_after = _ticks_once_idle(server, timeout_s=timeout_s)
+    cpu_s_after = _cpu_s_once_idle(server, timeout_s=timeout_s)
     server.ensure_running()
     log = server.take_log()
     return Measurement(
@@ -267,7 +260,7 @@ def measure(
         target=server.spec.name,
         round=round_number,
         wrk=result,
-        cpu_ms=ticks_to_ms(ticks_after - ticks_before),
+        cpu_ms=(cpu_s_after - cpu_s_before) * 1000,
         in_flight=connections,
         recycled_workers=log.workers_booted,
         log_errors=log.errors,

@@ -1,4 +1,4 @@
-"""Child processes in process groups of their own, and what /proc says about them.
+"""Child processes in process groups of their own, and their CPU time and memory (psutil).
 
 Every command the benchmark starts gets a new session (``start_new_session``), so Ctrl-C in
 the terminal reaches only the runner, and the runner's clean-up kills each group whole
@@ -14,7 +14,9 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+import psutil  # type: ignore[import-untyped]
+
+ZOMBIE: str = psutil.STATUS_ZOMBIE
 TERM_GRACE_S = 10.0
 KILL_GRACE_S = 5.0
 
@@ -103,63 +105,49 @@ def signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-# --- /proc ----------------------------------------------------------------------------------
+# --- process statistics ---------------------------------------------------------------------
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat from the third (state) on; None if the process is gone.
-    The second field (comm) may contain spaces and parentheses, hence the split after ")"."""
+def children(parent: int) -> set[int]:
+    """Live children of ``parent`` (exited ones not yet reaped left out); empty if it is gone."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text.rpartition(")")[2].split()
+        found = psutil.Process(parent).children()
+    except psutil.NoSuchProcess:
+        return set()
+    return {child.pid for child in found if _is_live(child)}
 
 
-# Indexes into _stat_fields (proc(5) field number minus 3).
-_STATE, _PPID, _UTIME, _STIME, _CUTIME, _CSTIME = 0, 1, 11, 12, 13, 14
+def _is_live(process: psutil.Process) -> bool:
+    try:
+        status: str = process.status()
+    except psutil.NoSuchProcess:
+        return False
+    return status != ZOMBIE
 
 
-def children(parent: int, *, include_zombies: bool = False) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = _stat_fields(int(entry.name))
-        if fields is None or int(fields[_PPID]) != parent:
-            continue
-        if include_zombies or fields[_STATE] != "Z":
-            found.add(int(entry.name))
-    return found
-
-
-def children_cpu_ticks(parent: int) -> int:
-    """CPU time (user + system, all threads) of ``parent``'s children, in clock ticks: live
-    ones (and zombies) from their own stat, reaped ones (recycled workers) from the parent's
-    cutime + cstime. A worker reaped between the two reads can be missed: workers recycle a
-    few times a minute at most, so this is noise."""
-    parent_fields = _stat_fields(parent)
-    if parent_fields is None:
-        return 0
-    ticks = int(parent_fields[_CUTIME]) + int(parent_fields[_CSTIME])
-    for pid in children(parent, include_zombies=True):
-        fields = _stat_fields(pid)
-        if fields is not None:
-            ticks += int(fields[_UTIME]) + int(fields[_STIME])
-    return ticks
-
-
-def ticks_to_ms(ticks: int) -> float:
-    return ticks * 1000 / CLOCK_TICKS_PER_S
+def children_cpu_s(parent: int) -> float:
+    """CPU time (user + system, all threads) of ``parent``'s children, in seconds: live ones (and
+    exited ones not yet reaped) from their own counters, reaped ones (recycled workers) from the
+    parent's counters of its waited-for children. A worker reaped between the two reads can be
+    missed: workers recycle a few times a minute at most, so this is noise."""
+    try:
+        process = psutil.Process(parent)
+        times = process.cpu_times()
+        found = process.children()
+    except psutil.NoSuchProcess:
+        return 0.0
+    total: float = times.children_user + times.children_system
+    for child in found:
+        with suppress(psutil.NoSuchProcess):
+            child_times = child.cpu_times()
+            total += child_times.user + child_times.system
+    return total
 
 
 def resident_kib(pid: int) -> int | None:
-    """VmRSS of ``pid`` in KiB, None if it is gone."""
+    """Resident set size of ``pid`` in KiB, None if it is gone."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
+        rss: int = psutil.Process(pid).memory_info().rss
+    except psutil.NoSuchProcess:
         return None
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return None
+    return rss // 1024

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import SCENARIOS, Measurement, Scenario
-from bench.servers import BARE, BASELINE, FLOOR, FRAMEWORK, RATE_LIMIT_LOGIN, BootTimes
+from bench.servers import BARE, RATE_LIMIT_LOGIN, YARDSTICK, BootTimes
 from bench.settings import BenchSettings
 
 BACKEND_TITLES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
-BASELINE_TITLES = {BASELINE.name: "raw ASGI baseline", BARE.name: "bare FastAPI"}
+REFERENCE_TITLES = {YARDSTICK.name: "yardstick", BARE.name: "bare FastAPI"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,50 +71,26 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
-# The cost ladder's steps (bench/README.md): each server against the one below it, and the app
-# against each rung.
-LADDER_STEPS = (
-    (FRAMEWORK.name, BASELINE.name),
-    (FLOOR.name, FRAMEWORK.name),
-    ("app", FRAMEWORK.name),
-    ("app", FLOOR.name),
-)
-
-
 @dataclass(frozen=True, slots=True)
 class ScenarioSummary:
     scenario: Scenario
     connections: int
     app: TargetSummary
-    baseline: TargetSummary
-    rungs: tuple[TargetSummary, ...] = ()  # the ladder's servers, when the scenario runs them
+    reference: TargetSummary  # the server the scenario compares the app with
 
     @property
     def throughput_ratio(self) -> float | None:
-        return _ratio(self.app.requests_per_s, self.baseline.requests_per_s)
+        """app / reference: below 1, the app serves fewer requests per second."""
+        return _ratio(self.app.requests_per_s, self.reference.requests_per_s)
 
     @property
     def cpu_ratio(self) -> float | None:
-        return _ratio(self.app.cpu_ms_per_request, self.baseline.cpu_ms_per_request)
-
-    def target(self, name: str) -> TargetSummary | None:
-        return next((target for target in self.targets if target.target == name), None)
-
-    def ladder_ratios(self) -> dict[str, dict[str, float | None]]:
-        """Throughput and CPU ratio of each ladder step both of whose servers ran."""
-        ratios = {}
-        for upper_name, lower_name in LADDER_STEPS:
-            upper, lower = self.target(upper_name), self.target(lower_name)
-            if upper is not None and lower is not None:
-                ratios[f"{upper_name}/{lower_name}"] = {
-                    "throughput": _ratio(upper.requests_per_s, lower.requests_per_s),
-                    "cpu": _ratio(upper.cpu_ms_per_request, lower.cpu_ms_per_request),
-                }
-        return ratios
+        """app / reference CPU per request: above 1, the app spends more on each."""
+        return _ratio(self.app.cpu_ms_per_request, self.reference.cpu_ms_per_request)
 
     @property
     def targets(self) -> tuple[TargetSummary, ...]:
-        return (self.app, self.baseline, *self.rungs)
+        return (self.app, self.reference)
 
     @property
     def valid(self) -> bool:
@@ -144,17 +120,13 @@ class BackendResult:
             if not runs:
                 continue
             app = [run for run in runs if run.target == "app"]
-            base = [run for run in runs if run.target == scenario.baseline]
+            reference = [run for run in runs if run.target == scenario.against]
             found.append(
                 ScenarioSummary(
                     scenario=scenario,
                     connections=self.connections[scenario.name],
                     app=TargetSummary.of("app", app),
-                    baseline=TargetSummary.of(scenario.baseline, base),
-                    rungs=tuple(
-                        TargetSummary.of(rung, [run for run in runs if run.target == rung])
-                        for rung in scenario.rungs
-                    ),
+                    reference=TargetSummary.of(scenario.against, reference),
                 )
             )
         return found
@@ -201,26 +173,17 @@ def _backend_json(backend: BackendResult) -> dict[str, Any]:
                 "name": s.scenario.name,
                 "title": s.scenario.title,
                 "connections": s.connections,
+                "compared_with": s.reference.target,
                 "app": {**asdict(s.app), "valid": s.app.valid},
-                "baseline": {**asdict(s.baseline), "valid": s.baseline.valid},
+                "reference": {**asdict(s.reference), "valid": s.reference.valid},
                 "throughput_ratio": s.throughput_ratio,
                 "cpu_ratio": s.cpu_ratio,
-                **_ladder_json(s),
                 "valid": s.valid,
             }
             for s in backend.summaries()
         ],
         "runs": [asdict(run) | {"valid": run.valid} for run in backend.measurements],
         "warnings": backend.warnings,
-    }
-
-
-def _ladder_json(s: ScenarioSummary) -> dict[str, Any]:
-    if not s.rungs:
-        return {}
-    return {
-        "rungs": [{**asdict(rung), "valid": rung.valid} for rung in s.rungs],
-        "ladder_ratios": s.ladder_ratios(),
     }
 
 
@@ -237,32 +200,32 @@ def _ms(value: float | None) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
-def _pair(app: str, baseline: str) -> str:
-    return f"{app} / {baseline}"
+def _pair(app: str, reference: str) -> str:
+    return f"{app} / {reference}"
 
 
 SCENARIO_HEADER = (
-    "| scenario | conns | app req/s | baseline req/s | req/s app/base "
-    "| p50 ms app / base | p99 ms app / base | CPU ms/req app / base | CPU app/base "
-    "| non-2xx app / base | socket errors app / base | valid |\n"
+    "| scenario | conns | app req/s | ref req/s | req/s app/ref "
+    "| p50 ms app / ref | p99 ms app / ref | CPU ms/req app / ref | CPU app/ref "
+    "| non-2xx app / ref | socket errors app / ref | valid |\n"
     "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|"
 )
 
 
 def _scenario_row(s: ScenarioSummary) -> str:
-    vs = BASELINE_TITLES[s.scenario.baseline]
+    app, ref = s.app, s.reference
     cells = [
-        f"`{s.scenario.title}` (vs {vs})",
+        f"`{s.scenario.title}` (vs {REFERENCE_TITLES[ref.target]})",
         str(s.connections),
-        _number(s.app.requests_per_s),
-        _number(s.baseline.requests_per_s),
+        _number(app.requests_per_s),
+        _number(ref.requests_per_s),
         _number(s.throughput_ratio, 2),
-        _pair(_ms(s.app.p50_ms), _ms(s.baseline.p50_ms)),
-        _pair(_ms(s.app.p99_ms), _ms(s.baseline.p99_ms)),
-        _pair(_ms(s.app.cpu_ms_per_request), _ms(s.baseline.cpu_ms_per_request)),
+        _pair(_ms(app.p50_ms), _ms(ref.p50_ms)),
+        _pair(_ms(app.p99_ms), _ms(ref.p99_ms)),
+        _pair(_ms(app.cpu_ms_per_request), _ms(ref.cpu_ms_per_request)),
         _number(s.cpu_ratio, 2),
-        _pair(str(s.app.non_2xx), str(s.baseline.non_2xx)),
-        _pair(str(s.app.socket_errors), str(s.baseline.socket_errors)),
+        _pair(str(app.non_2xx), str(ref.non_2xx)),
+        _pair(str(app.socket_errors), str(ref.socket_errors)),
         "yes" if s.valid else "**NO**",
     ]
     return "| " + " | ".join(cells) + " |"
@@ -272,29 +235,6 @@ SERVER_HEADER = (
     "| server | boot to first 200 on /health | each worker's start-up complete "
     "| RSS per worker after the load |\n|---|--:|--:|--:|"
 )
-
-
-def _ladder_header(steps: Sequence[str]) -> str:
-    ratios = "".join(f" | req/s {step}" for step in steps)
-    return (
-        f"| scenario{ratios} | CPU ms/req app / floor / framework / base | valid |\n"
-        f"|---{'|--:' * (len(steps) + 1)}|:-:|"
-    )
-
-
-def _ladder_row(s: ScenarioSummary, steps: Sequence[str]) -> str:
-    ratios = s.ladder_ratios()
-    cpu = [
-        target.cpu_ms_per_request if target is not None else None
-        for target in (s.app, s.target(FLOOR.name), s.target(FRAMEWORK.name), s.baseline)
-    ]
-    cells = [
-        f"`{s.scenario.title}`",
-        *(_number(ratios.get(step, {}).get("throughput"), 2) for step in steps),
-        " / ".join(_ms(value) for value in cpu),
-        "yes" if all(rung.valid for rung in s.rungs) else "**NO**",
-    ]
-    return "| " + " | ".join(cells) + " |"
 
 
 def _server_row(server: ServerInfo) -> str:
@@ -329,19 +269,6 @@ def _notes(backend: BackendResult) -> list[str]:
 def backend_markdown(backend: BackendResult) -> str:
     lines = [f"## {BACKEND_TITLES.get(backend.backend, backend.backend)}", "", SCENARIO_HEADER]
     lines += [_scenario_row(s) for s in backend.summaries()]
-    laddered = [s for s in backend.summaries() if s.rungs]
-    if laddered:
-        steps = [f"{upper}/{lower}" for upper, lower in LADDER_STEPS]
-        lines += [
-            "",
-            "The cost ladder, run in the same rounds (bench/README.md): framework = the "
-            "baseline's SQL and JSON in FastAPI routes (bench/framework_baseline_app.py); "
-            "floor = FastAPI with the app's services, ORM and schemas, one thread hop, nothing "
-            "else (bench/floor_app.py).",
-            "",
-            _ladder_header(steps),
-            *(_ladder_row(s, steps) for s in laddered),
-        ]
     lines += ["", SERVER_HEADER, *(_server_row(server) for server in backend.servers)]
     notes = _notes(backend)
     if notes:
@@ -358,9 +285,8 @@ def markdown(report: Report) -> str:
         f"{env['cpus']} CPUs ({env['cpu_model']}); total time {report.elapsed_s / 60:.1f} min.",
         f"- Each server: Gunicorn (gunicorn.conf.py) with {settings.workers} Uvicorn workers, "
         f"{_recycling(settings.max_requests)}. "
-        f"Per scenario: {settings.rounds} round(s) of {settings.duration_s} s per server, app, "
-        f"baseline (and the ladder's rungs) alternating, after a {settings.warmup_s} s "
-        "warm-up each; wrk "
+        f"Per scenario: {settings.rounds} round(s) of {settings.duration_s} s per server, app "
+        f"and reference alternating, after a {settings.warmup_s} s warm-up each; wrk "
         f"{settings.threads} threads, {settings.connections} connections "
         f"(login: {settings.login_connections}), loopback.",
         "- App settings: ENVIRONMENT=test, BCRYPT_ROUNDS=12 (production cost), LOG_LEVEL=info, "
@@ -369,7 +295,9 @@ def markdown(report: Report) -> str:
         "- req/s: all requests over all rounds; p50/p99: wrk's latency, median over rounds; "
         "CPU: user + system time of the server's workers from wrk's start until the server is "
         "idle again, per request served (wrk's, plus the one per connection left in flight). "
-        "Ratios are app / baseline: req/s below 1 and CPU above 1 mean the app costs more.",
+        "Ratios are app / ref: req/s below 1 and CPU above 1 mean the app costs more.",
+        "- ref: the yardstick for the item scenarios and login (the same work in raw SQL in "
+        "FastAPI routes, bench/yardstick_app.py), bare FastAPI for /health (bench/bare_app.py).",
         f"- Result: {'all runs valid' if report.valid else '**some runs are INVALID**'}.",
     ]
     sections = [backend_markdown(backend) for backend in report.backends]

@@ -1,13 +1,15 @@
-"""``make bench``: the load benchmark, app against baselines, on SQLite and PostgreSQL.
+"""``make bench``: the load benchmark, the app against the yardstick (the same work in raw SQL
+in FastAPI routes) and, for /health, a bare FastAPI route, on SQLite and PostgreSQL.
 
 Per backend: a fresh database, migrated and seeded (one user, BENCH_ITEMS items) and analysed;
 the app and the servers it is compared with (bench/servers.py) each served by Gunicorn; then
-every scenario, warm-up first, in rounds that alternate app and baseline (and, for the item
-scenarios, the cost ladder's rungs), with wrk from another process. Results go to
+every scenario, warm-up first, in rounds that alternate the app and its reference, with wrk
+from another process. Results go to
 bench/results/<timestamp>.json and .md; the table is printed too. The exit status is 0 when
 every run was valid (no non-2xx, no socket error), 1 otherwise. See bench/README.md.
 """
 
+import json
 import os
 import platform
 import shutil
@@ -20,6 +22,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.databases import (
     BenchDatabase,
@@ -44,9 +47,7 @@ from bench.report import BackendResult, Report, ServerInfo, markdown, write_repo
 from bench.servers import (
     APP,
     BARE,
-    BASELINE,
-    FLOOR,
-    FRAMEWORK,
+    YARDSTICK,
     Server,
     ServerError,
     ServerSpec,
@@ -75,8 +76,7 @@ class Bench:
 
 
 def _schedule(settings: BenchSettings, targets: Sequence[Server]) -> list[tuple[int, Server]]:
-    """(round, server) in running order: warm-ups (round 0), then app, baseline (and the
-    ladder's rungs), app, ..."""
+    """(round, server) in running order: warm-ups (round 0), then app, reference, app, ..."""
     warmups = [(0, server) for server in targets] if settings.warmup_s else []
     rounds = [(n, server) for n in range(1, settings.rounds + 1) for server in targets]
     return warmups + rounds
@@ -87,7 +87,7 @@ def _progress(bench: Bench, run: Measurement) -> str:
     cpu = run.cpu_ms_per_request
     verdict = "ok" if run.valid else "INVALID: " + "; ".join(run.problems)
     return (
-        f"[{bench.backend}] {run.scenario:<11} {run.target:<8} {what:<8} "
+        f"[{bench.backend}] {run.scenario:<11} {run.target:<9} {what:<8} "
         f"{run.requests_per_s:9.1f} req/s  p50 {run.wrk.latency_ms['p50']:7.2f} ms  "
         f"p99 {run.wrk.latency_ms['p99']:7.2f} ms  "
         f"CPU {'-' if cpu is None else f'{cpu:.3f}'} ms/req  {verdict}"
@@ -97,8 +97,7 @@ def _progress(bench: Bench, run: Measurement) -> str:
 def bench_scenario(bench: Bench, scenario: Scenario) -> list[Measurement]:
     settings = bench.settings
     app = bench.servers[APP.name]
-    targets = [app, bench.servers[scenario.baseline]]
-    targets += [bench.servers[rung] for rung in scenario.rungs]
+    targets = [app, bench.servers[scenario.against]]
     for server in targets:
         server.ensure_running()
     # A fresh token per scenario: a long run must not outlive it (30 minutes).
@@ -129,8 +128,8 @@ def bench_scenario(bench: Bench, scenario: Scenario) -> list[Measurement]:
 
 def _specs(scenarios: Sequence[Scenario]) -> list[ServerSpec]:
     """The app (always: it issues the tokens) and the servers the scenarios compare it with."""
-    needed = {name for scenario in scenarios for name in (scenario.baseline, *scenario.rungs)}
-    return [APP, *(spec for spec in (BASELINE, BARE, FRAMEWORK, FLOOR) if spec.name in needed)]
+    needed = {scenario.against for scenario in scenarios}
+    return [APP, *(spec for spec in (YARDSTICK, BARE) if spec.name in needed)]
 
 
 def _server_info(server: Server) -> ServerInfo:
@@ -187,11 +186,6 @@ def _output(argv: Sequence[str]) -> str:
 def environment() -> dict[str, str]:
     commit = _output(["git", "rev-parse", "--short", "HEAD"]) or "unknown commit"
     dirty = _output(["git", "status", "--porcelain", "--untracked-files=no"])
-    cpu_model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu_model = line.split(":", 1)[1].strip()
-            break
     return {
         "git": f"{commit}{' with uncommitted changes' if dirty else ''}",
         "python": platform.python_version(),
@@ -199,8 +193,22 @@ def environment() -> dict[str, str]:
         if shutil.which("wrk")
         else "no wrk",
         "cpus": str(os.cpu_count()),
-        "cpu_model": cpu_model,
+        "cpu_model": _cpu_model() or platform.machine() or "unknown CPU",
     }
+
+
+def _cpu_model() -> str | None:
+    """The "Model name" lscpu reports (its JSON nests fields in some versions)."""
+    try:
+        fields: list[dict[str, Any]] = json.loads(_output(["lscpu", "--json"]))["lscpu"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    while fields:
+        field = fields.pop()
+        if field.get("field") == "Model name:" and field.get("data"):
+            return str(field["data"])
+        fields.extend(field.get("children", []))
+    return None
 
 
 def _preflight(settings: BenchSettings) -> None:
@@ -218,7 +226,7 @@ def run(settings: BenchSettings) -> int:
     _preflight(settings)
     started_at, started = datetime.now(UTC), time.monotonic()
     scenarios = [scenario for scenario in SCENARIOS if scenario.name in settings.scenarios]
-    minutes = settings.estimated_seconds([2 + len(s.rungs) for s in scenarios]) / 60
+    minutes = settings.estimated_seconds([2] * len(scenarios)) / 60
     log(
         f"bench: {', '.join(settings.backends)}; {', '.join(settings.scenarios)}; "
         f"{settings.rounds} x {settings.duration_s} s per server and scenario "

@@ -1,4 +1,4 @@
-"""Gunicorn serving the app, the raw-ASGI baseline or the bare FastAPI app: started exactly as
+"""Gunicorn serving the app, the yardstick or the bare FastAPI app: started exactly as
 production starts the app (``gunicorn -c gunicorn.conf.py <module>:app``), on a free loopback
 port, with stdout and stderr going to a log file."""
 
@@ -17,16 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.config import service_variables
-from bench.procs import (
-    children,
-    children_cpu_ticks,
-    resident_kib,
-    spawn,
-    stop_group,
-)
+from bench.procs import children, children_cpu_s, resident_kib, spawn, stop_group
 from bench.settings import ROOT, VENV_BIN
 
-# Fixed, so a token issued by the app is accepted by the baseline (and long enough for
+# Fixed, so a token issued by the app is accepted by the yardstick (and long enough for
 # production's check).
 SECRET_KEY = "bench-secret-key-not-for-production-0123456789abcdef"
 # Failed logins only are counted, and the bench's logins all succeed; still, a budget no run
@@ -43,7 +37,7 @@ WORKER_BOOTING = "Booting worker with pid"
 _TEXT_LOG_LINE = re.compile(r"^\[[^\]]*\] \[(\d+)\] \[(\w+)\] (.*)$")
 _ERROR_LEVELS = frozenset({"error", "critical"})
 
-# What the app, gunicorn.conf.py and the baseline read: servers get exactly the values set
+# What the app, gunicorn.conf.py and the yardstick read: servers get exactly the values set
 # here, never one leaking from the shell that runs the benchmark.
 _SERVER_VARIABLES = service_variables() | {"XDG_RUNTIME_DIR", "PYTHONPATH"}
 
@@ -60,12 +54,8 @@ class ServerSpec:
 
 
 APP = ServerSpec("app", "app.main:app", "the service (app.main:app)")
-BASELINE = ServerSpec("baseline", "bench.baseline_app:app", "raw ASGI + DB-API baseline")
+YARDSTICK = ServerSpec("yardstick", "bench.yardstick_app:app", "raw SQL in FastAPI routes")
 BARE = ServerSpec("bare", "bench.bare_app:app", "bare FastAPI, one sync route")
-FRAMEWORK = ServerSpec(
-    "framework", "bench.framework_baseline_app:app", "the baseline's work in FastAPI routes"
-)
-FLOOR = ServerSpec("floor", "bench.floor_app:app", "FastAPI + the app's services, no more")
 
 
 def server_env(database_url: str, *, workers: int, max_requests: int) -> dict[str, str]:
@@ -123,8 +113,8 @@ class Server:
     def workers(self) -> set[int]:
         return children(self.process.pid)
 
-    def cpu_ticks(self) -> int:
-        return children_cpu_ticks(self.process.pid)
+    def cpu_s(self) -> float:
+        return children_cpu_s(self.process.pid)
 
     def worker_rss_kib(self) -> list[int]:
         sizes = (resident_kib(pid) for pid in sorted(self.workers()))
