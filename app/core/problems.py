@@ -24,6 +24,7 @@ from app.core.errors import (
     RateLimitedError,
     ServiceUnavailableError,
 )
+from app.core.head_requests import HEAD_SCOPE_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No resource at {request.url.path}"
     elif exc.status_code == 405 and detail == "Method Not Allowed":
-        detail = f"{request.method} is not allowed on {request.url.path}"
+        method = "HEAD" if request.scope.get(HEAD_SCOPE_KEY) else request.method
+        detail = f"{method} is not allowed on {request.url.path}"
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
@@ -102,13 +104,16 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method some route serves at this path (Starlette's 405 names only one route's)."""
+    """Every method some route serves at this path (Starlette's 405 names only one route's);
+    HEAD wherever GET (app.core.head_requests)."""
     routes = request.app.router.routes
     allowed = [
         method
         for method in _METHODS
         if any(
-            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+            route.matches({**request.scope, "method": "GET" if method == "HEAD" else method})[0]
+            is Match.FULL
+            for route in routes
         )
     ]
     return ", ".join(allowed)

@@ -32,7 +32,7 @@ def test_delete_on_users_me_is_405_with_allow(client: TestClient, admin: User) -
 
     assert response.status_code == 405
     assert response.headers["content-type"] == PROBLEM_JSON
-    assert set(response.headers["Allow"].split(", ")) == {"GET", "PATCH"}
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "PATCH"}
 
 
 def test_delete_on_users_me_without_token_is_405(client: TestClient) -> None:
@@ -45,7 +45,7 @@ def test_allow_of_users_me_does_not_offer_delete(client: TestClient, user: User)
     response = client.put(ME, headers=auth_headers(user))
 
     assert response.status_code == 405
-    assert set(response.headers["Allow"].split(", ")) == {"GET", "PATCH"}
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "PATCH"}
 
 
 # Request bodies take the JSON types the document names ----------------------------------------

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from app.main import create_app
+from tests.api.contract import assert_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = "https://app.example.com"
@@ -48,6 +49,34 @@ def test_an_unlisted_origin_gets_no_cors_grant(cors_client: TestClient) -> None:
     headers = preflight(cors_client, "https://evil.example.net", "authorization")
 
     assert "access-control-allow-origin" not in headers
+
+
+@pytest.mark.parametrize(
+    ("origin", "method", "headers", "refused"),
+    [
+        ("https://evil.example.net", "PATCH", "authorization", "origin"),
+        (ALLOWED, "PUT", "authorization", "method"),
+        (ALLOWED, "PATCH", "authorization, x-evil", "headers"),
+    ],
+    ids=["origin", "method", "header"],
+)
+def test_a_refused_preflight_is_a_400_problem_granting_nothing(
+    cors_client: TestClient, origin: str, method: str, headers: str, refused: str
+) -> None:
+    response = cors_client.options(
+        "/api/v1/items/1",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": headers,
+            "X-Request-ID": "preflight-1",
+        },
+    )
+
+    body = assert_problem(response, 400)
+    assert refused in body["detail"]
+    assert body["request_id"] == "preflight-1"
+    assert not [name for name in response.headers if name.lower().startswith("access-control-")]
 
 
 def test_responses_expose_the_headers_a_browser_app_needs(cors_client: TestClient) -> None:
