@@ -51,6 +51,11 @@ bench: install
 		|| apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }
 	$(VENV)/python -m bench.run
 
+.PHONY: openapi
+# The committed OpenAPI document (docs/openapi.json) that clients are generated from.
+openapi: install
+	$(VENV)/python -m app.cli openapi > docs/openapi.json
+
 fmt: install
 	$(VENV)/ruff check --fix .
 	$(VENV)/ruff format .

@@ -1,5 +1,6 @@
 """Operations commands for the Accounts & Items API."""
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -140,6 +141,22 @@ def check_config() -> None:
         typer.echo(f"{name:<28} {_mask_url(shown) if name.endswith('_URL') else shown}")
     for warning in _warnings(settings):
         console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+@cli.command("openapi")
+def openapi() -> None:
+    """Print the OpenAPI document the service serves at /openapi.json.
+
+    The repository keeps a copy (`docs/openapi.json`, written by `make openapi`) that clients
+    are generated from; the test suite fails when the served document drifts from it.
+    """
+    from app.main import app
+
+    sys.stdout.write(openapi_text(app.openapi()))
+
+
+def openapi_text(document: dict[str, object]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def _mask_url(value: str) -> str:

@@ -1,14 +1,15 @@
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from app.api.docs import install_docs
 from app.api.lifespan import lifespan
-from app.api.responses import document_problems_as_problem_json
+from app.api.openapi import document_for_clients
 from app.api.router import include_api
 from app.api.routes import health, metrics
 from app.core.config import Settings, get_settings
+from app.core.cors import ProblemCORSMiddleware
+from app.core.head_requests import HeadAsGetMiddleware
 from app.core.logging import configure_logging
 from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.core.problems import install_problem_handlers
@@ -48,12 +49,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,  # the contract: a trailing slash is a different (unknown) path
     )
     install_problem_handlers(app)
+    # Innermost: the app below sees a HEAD as its GET; CORS and the request context see HEAD.
+    app.add_middleware(HeadAsGetMiddleware)
     if settings.BACKEND_CORS_ORIGINS:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=settings.BACKEND_CORS_ORIGINS,
             allow_credentials=True,
-            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=[
                 "Authorization",
                 "Content-Type",
@@ -74,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems_as_problem_json(FastAPI.openapi(app))
+            app.openapi_schema = document_for_clients(FastAPI.openapi(app))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -1,16 +1,18 @@
 """What routes answer besides their body: the problem responses they document, and where a
 created resource lives."""
 
+from datetime import datetime
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 
+from app.core.etags import entity_tag
 from app.core.problems import PROBLEM_MEDIA_TYPE
 from app.schemas.problem import Problem
 
 Responses = dict[int | str, dict[str, Any]]
 
-_DESCRIPTIONS = {
+DESCRIPTIONS = {
     400: "Malformed request body (invalid JSON)",
     401: "Missing, invalid or expired token (`WWW-Authenticate: Bearer`)",
     403: "Authenticated but not allowed (or the account is deactivated)",
@@ -50,7 +52,8 @@ ETAG = {
     )
 }
 LOCATION = {"Location": _header("Path of the created resource", {"type": "string"})}
-CREATED: Responses = {201: {"headers": LOCATION}}
+# A create carries the new resource's ETag, so a client can update it without reading it first.
+CREATED: Responses = {201: {"headers": {**LOCATION, **ETAG}}}
 TAGGED: Responses = {200: {"headers": ETAG}}
 TAGGED_OR_NOT_MODIFIED: Responses = {
     **TAGGED,
@@ -62,7 +65,7 @@ def problems(*statuses: int) -> Responses:
     return {
         status: {
             "model": Problem,
-            "description": _DESCRIPTIONS[status],
+            "description": DESCRIPTIONS[status],
             "content": {PROBLEM_MEDIA_TYPE: {}},
             **({"headers": _HEADERS[status]} if status in _HEADERS else {}),
         }
@@ -70,30 +73,19 @@ def problems(*statuses: int) -> Responses:
     }
 
 
-def document_problems_as_problem_json(openapi: dict[str, Any]) -> dict[str, Any]:
-    """FastAPI documents a response ``model`` under the route's media type (application/json);
-    problem bodies are application/problem+json, so their schema moves there."""
-    problem_content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for path_item in openapi.get("paths", {}).values():
-        for operation in path_item.values():
-            for status, response in operation.get("responses", {}).items():
-                content = response.get("content", {})
-                if PROBLEM_MEDIA_TYPE in content and "application/json" in content:
-                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
-                elif status == "422" and PROBLEM_MEDIA_TYPE not in content:
-                    # FastAPI's automatic 422 (HTTPValidationError) is not what we send.
-                    response.update(description=_DESCRIPTIONS[422], content=problem_content)
-    schemas = openapi.get("components", {}).get("schemas", {})
-    for unused in ("HTTPValidationError", "ValidationError"):
-        schemas.pop(unused, None)
-    return openapi
-
-
 # Every route that reads the database can answer 503; every route with a body 413/415/400.
 # Every /api/v1 route uses one of these two, and every one can answer 429 once
 # RATE_LIMIT_DEFAULT is on.
 BODY_PROBLEMS = (400, 413, 415, 422, 429)
 AUTH_PROBLEMS = (401, 403, 429)
+
+
+def describe_created(
+    request: Request, response: Response, *, resource_id: int, version: int, created_at: datetime
+) -> None:
+    """A 201's headers: where the new resource lives, and its ETag."""
+    response.headers["Location"] = created_location(request, resource_id)
+    response.headers["ETag"] = entity_tag(version=version, created_at=created_at)
 
 
 def created_location(request: Request, resource_id: int) -> str:

@@ -1,12 +1,14 @@
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.core.roles import Role
 from app.schemas.base import DIGITS_ONLY, NO_NUL_PATTERN, DecimalId, reject_nul
+from app.schemas.item import ItemRead
+from app.schemas.user import UserRead
 
 T = TypeVar("T")
 
@@ -30,7 +32,7 @@ class Page(BaseModel, Generic[T]):
     pages: int = Field(description="ceil(total / page_size); 0 when nothing matches")
 
     @classmethod
-    def build(cls, items: Sequence[object], *, total: int, page: int, page_size: int) -> "Page[T]":
+    def build(cls, items: Sequence[object], *, total: int, page: int, page_size: int) -> Self:
         """A page from rows of any shape ``T`` reads from (ORM objects included)."""
         return cls.model_validate(
             {
@@ -146,3 +148,13 @@ class ItemListQuery(ListQuery):
         DecimalId | None,
         Field(description="Admins only: items of this owner"),
     ] = None
+
+
+# Named pages, so the OpenAPI document (and every client generated from it) calls them by a
+# plain name rather than ``Page_ItemRead_``.
+class ItemPage(Page[ItemRead]):
+    """A page of items."""
+
+
+class UserPage(Page[UserRead]):
+    """A page of users."""

@@ -591,3 +591,34 @@ def test_taking_a_used_email_with_the_current_tag_is_409(
     )
 
     assert response.status_code == 409
+
+
+# --- a create carries its ETag ------------------------------------------------------------------
+
+
+def test_a_created_item_carries_the_tag_a_conditional_update_needs(
+    client: TestClient, session: Session
+) -> None:
+    headers = auth_headers(make_user(session))
+    created = client.post(ITEMS, json={"title": "tagged"}, headers=headers)
+    assert created.status_code == 201
+    tag = created.headers["ETag"]
+
+    assert client.get(created.headers["Location"], headers=headers).headers["ETag"] == tag
+    updated = client.patch(
+        created.headers["Location"], json={"title": "changed"}, headers={**headers, "If-Match": tag}
+    )
+    assert updated.status_code == 200
+    assert updated.headers["ETag"] != tag
+
+
+def test_a_signed_up_user_carries_its_tag(client: TestClient, session: Session) -> None:
+    created = client.post(
+        USERS,
+        json={"email": "tagged@example.com", "username": "tagged", "password": DEFAULT_PASSWORD},
+    )
+    assert created.status_code == 201
+
+    admin_headers = auth_headers(make_user(session, role="admin"))
+    read = client.get(created.headers["Location"], headers=admin_headers)
+    assert read.headers["ETag"] == created.headers["ETag"]

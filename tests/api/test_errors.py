@@ -197,10 +197,10 @@ def test_unknown_path_is_404(app_client: TestClient, path: str) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("PUT", "/api/v1/items", {"GET", "POST"}),
-        ("PUT", "/api/v1/items/1", {"GET", "PATCH", "DELETE"}),
+        ("PUT", "/api/v1/items", {"GET", "HEAD", "POST"}),
+        ("PUT", "/api/v1/items/1", {"GET", "HEAD", "PATCH", "DELETE"}),
         ("DELETE", "/api/v1/auth/token", {"POST"}),
-        ("POST", "/health", {"GET"}),
+        ("POST", "/health", {"GET", "HEAD"}),
     ],
     ids=["items", "item", "token", "health"],
 )
@@ -651,7 +651,12 @@ def test_every_documented_error_response_is_a_problem(app_client: TestClient) ->
 
     assert documented
     for name, response in documented:
-        assert response["content"] == {PROBLEM_JSON: {"schema": problem_ref}}, name
+        assert list(response["content"]) == [PROBLEM_JSON], name
+        problem = response["content"][PROBLEM_JSON]
+        assert problem["schema"] == problem_ref, name
+        # One example, with the response's own status.
+        (example,) = problem["examples"].values()
+        assert example["value"]["status"] == int(name.rpartition(" ")[2]), name
 
 
 # Start-up: the first admin -----------------------------------------------------------------

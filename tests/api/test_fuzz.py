@@ -56,8 +56,18 @@ RULES_BEYOND_SCHEMA = (
     (["body", "email"], "special-use or reserved name"),  # .test, .local, ... (documented)
 )
 
+# Schemathesis's default answers to a schema-violating request, plus 412: an If-Match that is
+# not a list of tags matches no tag, and a failed precondition is 412 (RFC 9110 13.1.1).
+REJECTED_STATUSES = ["400", "401", "403", "404", "405", "406", "409", "412", "415", "422", "428"]
+REJECTED_STATUSES += ["429", "5xx"]
+
 CONFIG = schemathesis.Config.from_dict(
-    {"checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED_STATUSES}}}
+    {
+        "checks": {
+            "positive_data_acceptance": {"expected-statuses": ACCEPTED_STATUSES},
+            "negative_data_rejection": {"expected-statuses": REJECTED_STATUSES},
+        }
+    }
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
 

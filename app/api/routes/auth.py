@@ -13,6 +13,7 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=CheckedRoute)
 
 @router.post(
     "/token",
+    operation_id="auth-login",
     dependencies=[AutocommitSession],
     summary="Log in (OAuth2 password flow)",
     description=(

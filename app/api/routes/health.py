@@ -10,13 +10,19 @@ from app.schemas.health import Liveness, Readiness
 router = APIRouter(tags=["health"], route_class=DatabaseRoute)
 
 
-@router.get("/health", summary="Liveness", description="Never touches the database.")
+@router.get(
+    "/health",
+    operation_id="health-liveness",
+    summary="Liveness",
+    description="Never touches the database.",
+)
 async def liveness() -> Liveness:
     return Liveness()
 
 
 @router.get(
     "/health/ready",
+    operation_id="health-readiness",
     dependencies=[AutocommitSession],
     summary="Readiness",
     description="`SELECT 1` on the database, bounded to about 2 s; 503 when it is unreachable.",

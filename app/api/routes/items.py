@@ -11,13 +11,13 @@ from app.api.responses import (
     CREATED,
     TAGGED,
     TAGGED_OR_NOT_MODIFIED,
-    created_location,
+    describe_created,
     problems,
 )
 from app.api.routing import CheckedRoute
 from app.models.item import Item
 from app.schemas.item import ItemCreate, ItemRead, ItemUpdate
-from app.schemas.page import ItemListQuery, Page
+from app.schemas.page import ItemListQuery, ItemPage
 from app.services import items as item_service
 
 router = APIRouter(prefix="/items", tags=["items"], route_class=CheckedRoute)
@@ -25,10 +25,14 @@ router = APIRouter(prefix="/items", tags=["items"], route_class=CheckedRoute)
 
 @router.post(
     "",
+    operation_id="items-create",
     status_code=status.HTTP_201_CREATED,
     response_model=ItemRead,
     summary="Create an item",
-    description="The caller owns the new item; `owner_id` cannot be sent. `Location` names it.",
+    description=(
+        "The caller owns the new item; `owner_id` cannot be sent. `Location` names it and "
+        "`ETag` is its tag, for a conditional update without a read."
+    ),
     responses={**CREATED, **problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 503)},
 )
 def create_item(
@@ -39,14 +43,17 @@ def create_item(
     response: Response,
 ) -> Row[Any]:
     item = item_service.create_item(session, owner=caller, item_in=item_in)
-    response.headers["Location"] = created_location(request, item.id)
+    describe_created(
+        request, response, resource_id=item.id, version=item.version, created_at=item.created_at
+    )
     return item
 
 
 @router.get(
     "",
+    operation_id="items-list",
     dependencies=[AutocommitSession],
-    response_model=Page[ItemRead],
+    response_model=ItemPage,
     summary="List items",
     description=(
         "Users see their own items; admins see everyone's and may filter by `owner_id` "
@@ -56,13 +63,14 @@ def create_item(
 )
 def list_items(
     session: SessionDep, caller: CurrentCaller, query: Annotated[ItemListQuery, Query()]
-) -> Page[ItemRead]:
+) -> ItemPage:
     items, total = item_service.list_items(session, user=caller, query=query)
-    return Page[ItemRead].build(items, total=total, page=query.page, page_size=query.page_size)
+    return ItemPage.build(items, total=total, page=query.page, page_size=query.page_size)
 
 
 @router.get(
     "/{item_id}",
+    operation_id="items-read",
     dependencies=[AutocommitSession],
     response_model=ItemRead,
     summary="Read an item (owner or admin)",
@@ -84,6 +92,7 @@ async def read_item(  # async: the item is loaded; nothing here needs a thread
 
 @router.patch(
     "/{item_id}",
+    operation_id="items-update",
     response_model=ItemRead,
     summary="Update an item (owner or admin)",
     description=(
@@ -106,6 +115,7 @@ def update_item(
 
 @router.delete(
     "/{item_id}",
+    operation_id="items-delete",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete an item (owner or admin)",
     description="A stale `If-Match` is 412 and nothing is deleted.",

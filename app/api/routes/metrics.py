@@ -8,6 +8,7 @@ router = APIRouter(tags=["health"])
 
 @router.get(
     "/metrics",
+    operation_id="health-metrics",
     summary="Prometheus metrics",
     description=(
         "Prometheus text format, summed over every worker process: `http_requests_total` and "

@@ -20,12 +20,12 @@ from app.api.responses import (
     CREATED,
     TAGGED,
     TAGGED_OR_NOT_MODIFIED,
-    created_location,
+    describe_created,
     problems,
 )
 from app.api.routing import CheckedRoute
 from app.models.user import User
-from app.schemas.page import Page, UserListQuery
+from app.schemas.page import UserListQuery, UserPage
 from app.schemas.user import PasswordChange, UserCreate, UserRead, UserUpdateAdmin, UserUpdateMe
 from app.services import users as user_service
 
@@ -45,24 +45,28 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=CheckedRoute)
 
 @router.post(
     "",
+    operation_id="users-sign-up",
     status_code=status.HTTP_201_CREATED,
     response_model=UserRead,
     summary="Sign up",
     description=(
         "Anyone may sign up. The account is active with the role `user`; `role`, `is_active` "
         "and other unknown fields are rejected (422). A taken email or username (compared "
-        "ignoring case) is 409. `Location` names the new user."
+        "ignoring case) is 409. `Location` names the new user and `ETag` is its tag."
     ),
     responses={**CREATED, **problems(*BODY_PROBLEMS, 409, 503)},
 )
 def sign_up(session: SessionDep, user_in: UserCreate, request: Request, response: Response) -> User:
     user = user_service.sign_up(session, user_in=user_in)
-    response.headers["Location"] = created_location(request, user.id)
+    describe_created(
+        request, response, resource_id=user.id, version=user.version, created_at=user.created_at
+    )
     return user
 
 
 @router.get(
     "/me",
+    operation_id="users-read-me",
     dependencies=[AutocommitSession],
     response_model=UserRead,
     summary="Read my account",
@@ -79,6 +83,7 @@ async def read_me(  # async: the user is loaded; nothing here needs a thread
 
 @router.patch(
     "/me",
+    operation_id="users-update-me",
     dependencies=[AutocommitSession],
     response_model=UserRead,
     summary="Update my account",
@@ -115,6 +120,7 @@ def update_me(
 
 @router.post(
     "/me/password",
+    operation_id="users-change-password",
     dependencies=[AutocommitSession],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Change my password",
@@ -140,21 +146,23 @@ def change_password(
 
 @router.get(
     "",
+    operation_id="users-list",
     dependencies=[AutocommitSession],
-    response_model=Page[UserRead],
+    response_model=UserPage,
     summary="List users (admin)",
     description="Paged, searchable (`q` over email, username, full name), sortable, filterable.",
     responses=problems(*AUTH_PROBLEMS, 422, 503),
 )
 def list_users(
     session: SessionDep, _admin: AdminUser, query: Annotated[UserListQuery, Query()]
-) -> Page[UserRead]:
+) -> UserPage:
     users, total = user_service.list_users(session, query=query)
-    return Page[UserRead].build(users, total=total, page=query.page, page_size=query.page_size)
+    return UserPage.build(users, total=total, page=query.page, page_size=query.page_size)
 
 
 @router.get(
     "/{user_id:not_me}",
+    operation_id="users-read",
     dependencies=[AutocommitSession],
     response_model=UserRead,
     summary="Read a user (admin, or the user itself)",
@@ -179,6 +187,7 @@ def read_user(
 
 @router.patch(
     "/{user_id:not_me}",
+    operation_id="users-update",
     response_model=UserRead,
     summary="Update a user (admin)",
     description=(
@@ -206,6 +215,7 @@ def update_user(
 
 @router.delete(
     "/{user_id:not_me}",
+    operation_id="users-delete",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a user and their items (admin)",
     description="Deleting oneself, or the last active admin, is 409; a stale `If-Match` 412.",
