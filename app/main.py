@@ -3,6 +3,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.api.docs import install_docs
+from app.api.idempotency import REPLAYED_HEADER
 from app.api.lifespan import lifespan
 from app.api.openapi import document_for_clients
 from app.api.router import include_api
@@ -13,6 +14,7 @@ from app.core.head_requests import HeadAsGetMiddleware
 from app.core.logging import configure_logging
 from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.core.problems import install_problem_handlers
+from app.services.idempotency import KEY_HEADER
 
 DESCRIPTION = """
 User accounts (sign-up, login, roles, admin management) and the items users own.
@@ -62,9 +64,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "Content-Type",
                 "If-Match",
                 "If-None-Match",
+                KEY_HEADER,
                 REQUEST_ID_HEADER,
             ],
-            expose_headers=["ETag", "Location", REQUEST_ID_HEADER, "Retry-After"],
+            expose_headers=[
+                "ETag",
+                "Location",
+                REQUEST_ID_HEADER,
+                "Retry-After",
+                REPLAYED_HEADER,
+            ],
             max_age=600,
         )
     app.add_middleware(RequestContextMiddleware)

@@ -48,7 +48,7 @@ from app.api.unit_of_work import get_session  # noqa: E402
 from app.core.db import AUTOCOMMIT_OPTION, create_db_engine, unit_of_work  # noqa: E402
 from app.core.rate_limit import get_rate_limiter  # noqa: E402
 from app.main import app  # noqa: E402
-from app.models import Item, LoginAttempt, User  # noqa: E402
+from app.models import IdempotencyKey, Item, LoginAttempt, User  # noqa: E402
 from app.services.login_budget import DatabaseAttempts, LoginBudgets  # noqa: E402
 from tests.factories import auth_headers, make_user  # noqa: E402
 
@@ -184,6 +184,7 @@ def committing_sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
     yield sessionmaker(engine, expire_on_commit=False)
     with engine.begin() as connection:
         connection.execute(LoginAttempt.__table__.delete())
+        connection.execute(IdempotencyKey.__table__.delete())
         connection.execute(Item.__table__.delete())
         connection.execute(User.__table__.delete())
 

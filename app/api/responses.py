@@ -53,7 +53,15 @@ ETAG = {
 }
 LOCATION = {"Location": _header("Path of the created resource", {"type": "string"})}
 # A create carries the new resource's ETag, so a client can update it without reading it first.
-CREATED: Responses = {201: {"headers": {**LOCATION, **ETAG}}}
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored response to an earlier request with "
+        "the same `Idempotency-Key`",
+        "required": False,
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+CREATED: Responses = {201: {"headers": {**LOCATION, **ETAG, **REPLAYED}}}
 TAGGED: Responses = {200: {"headers": ETAG}}
 TAGGED_OR_NOT_MODIFIED: Responses = {
     **TAGGED,

@@ -18,6 +18,7 @@ from fastapi import params as fastapi_params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from app.api.idempotency import Replay, declares_idempotency, reservation_of
 from app.api.request_checks import checked_body, enforce_request_budget
 from app.api.unit_of_work import get_session
 from app.core.threads import in_thread
@@ -52,6 +53,24 @@ def _uses_session(dependant: Dependant) -> bool:
     return dependant.call is get_session or any(map(_uses_session, dependant.dependencies))
 
 
+def _replaying_creates(route_handler: RouteHandler) -> RouteHandler:
+    """A creating route's handler (``app.api.idempotency``): a retry's stored response is
+    answered instead of running the endpoint, and a 2xx response is stored in the request's
+    transaction, which commits after this returns."""
+
+    async def handler(request: Request) -> Response:
+        try:
+            response = await route_handler(request)
+        except Replay as replay:
+            return replay.response()
+        reservation = reservation_of(request)
+        if reservation is not None and 200 <= response.status_code < 300:
+            await in_thread(reservation.record, response)
+        return response
+
+    return handler
+
+
 class DatabaseRoute(APIRoute):
     """A route whose sync endpoint runs in a database thread and, if it uses the request's
     session, whose requests are admitted to database work (``database_admission``) before any
@@ -64,6 +83,8 @@ class DatabaseRoute(APIRoute):
 
     def get_route_handler(self) -> RouteHandler:
         route_handler = super().get_route_handler()
+        if declares_idempotency(self):
+            route_handler = _replaying_creates(route_handler)
         if not _uses_session(self.dependant):
             return route_handler
 

@@ -54,6 +54,8 @@ RULES_BEYOND_SCHEMA = (
     (["body", "current_password"], "needs current_password"),  # only when the email changes
     (["query", "sort"], "only once"),  # a key named twice
     (["body", "email"], "special-use or reserved name"),  # .test, .local, ... (documented)
+    # State, not shape: the fuzzer sends one key (say "0") with many bodies.
+    (["header", "Idempotency-Key"], "used for a different request"),
 )
 
 # Schemathesis's default answers to a schema-violating request, plus 412: an If-Match that is

@@ -19,7 +19,7 @@ from app.models import Base
 from tests.conftest import ROOT, alembic_config
 from tests.migrations.conftest import downgrade, upgrade
 
-APP_TABLES = {"users", "items", "login_attempts"}
+APP_TABLES = {"users", "items", "login_attempts", "idempotency_keys"}
 
 # SQLite cannot reflect expression indexes, so SQLAlchemy and alembic warn that they skip
 # uq_users_username_lower when comparing. The migration creates that index by hand (see its

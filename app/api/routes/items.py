@@ -5,6 +5,7 @@ from sqlalchemy import Row
 
 from app.api.conditional import IfMatch, IfNoneMatch, not_modified, tagged
 from app.api.deps import AutocommitSession, CurrentCaller, OwnedItem, SessionDep
+from app.api.idempotency import IdempotentCreate
 from app.api.responses import (
     AUTH_PROBLEMS,
     BODY_PROBLEMS,
@@ -26,14 +27,16 @@ router = APIRouter(prefix="/items", tags=["items"], route_class=CheckedRoute)
 @router.post(
     "",
     operation_id="items-create",
+    dependencies=[IdempotentCreate],
     status_code=status.HTTP_201_CREATED,
     response_model=ItemRead,
     summary="Create an item",
     description=(
         "The caller owns the new item; `owner_id` cannot be sent. `Location` names it and "
-        "`ETag` is its tag, for a conditional update without a read."
+        "`ETag` is its tag, for a conditional update without a read. With an "
+        "`Idempotency-Key`, a retry gets this response again and creates nothing (per caller)."
     ),
-    responses={**CREATED, **problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 503)},
+    responses={**CREATED, **problems(*BODY_PROBLEMS, *AUTH_PROBLEMS, 409, 503)},
 )
 def create_item(
     session: SessionDep,

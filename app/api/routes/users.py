@@ -14,6 +14,7 @@ from app.api.deps import (
     SessionDep,
     UserId,
 )
+from app.api.idempotency import IdempotentSignUp
 from app.api.responses import (
     AUTH_PROBLEMS,
     BODY_PROBLEMS,
@@ -46,13 +47,16 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=CheckedRoute)
 @router.post(
     "",
     operation_id="users-sign-up",
+    dependencies=[IdempotentSignUp],
     status_code=status.HTTP_201_CREATED,
     response_model=UserRead,
     summary="Sign up",
     description=(
         "Anyone may sign up. The account is active with the role `user`; `role`, `is_active` "
         "and other unknown fields are rejected (422). A taken email or username (compared "
-        "ignoring case) is 409. `Location` names the new user and `ETag` is its tag."
+        "ignoring case) is 409. `Location` names the new user and `ETag` is its tag. With an "
+        "`Idempotency-Key` (the key alone: no caller), a retry gets this response again "
+        "instead of a 409."
     ),
     responses={**CREATED, **problems(*BODY_PROBLEMS, 409, 503)},
 )
