@@ -45,7 +45,12 @@ from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 from app.api import unit_of_work as unit_of_work_module  # noqa: E402
 from app.api.deps import get_login_budgets  # noqa: E402
 from app.api.unit_of_work import get_session  # noqa: E402
-from app.core.db import AUTOCOMMIT_OPTION, create_db_engine, unit_of_work  # noqa: E402
+from app.core.db import (  # noqa: E402
+    AUTOCOMMIT_OPTION,
+    LOCK_AT_FIRST_WRITE_OPTION,
+    create_db_engine,
+    unit_of_work,
+)
 from app.core.rate_limit import get_rate_limiter  # noqa: E402
 from app.main import app  # noqa: E402
 from app.models import IdempotencyKey, Item, LoginAttempt, User  # noqa: E402
@@ -200,7 +205,11 @@ def committing_client(
         committing_sessions.kw["bind"].execution_options(**{AUTOCOMMIT_OPTION: True}),
         expire_on_commit=False,
     )
-    monkeypatch.setattr(unit_of_work_module, "SessionLocal", committing_sessions)
+    request_sessions = sessionmaker(
+        committing_sessions.kw["bind"].execution_options(**{LOCK_AT_FIRST_WRITE_OPTION: True}),
+        expire_on_commit=False,
+    )
+    monkeypatch.setattr(unit_of_work_module, "SessionLocal", request_sessions)
     monkeypatch.setattr(unit_of_work_module, "ReadOnlySessionLocal", autocommit_sessions)
 
     @contextmanager

@@ -1,9 +1,11 @@
-"""Engine, session factory and the unit of work.
+"""Engines and session factories (the request's unit of work is ``app.api.unit_of_work``).
 
 SQLite is configured so several Gunicorn worker processes can share one file: WAL (readers never
 block the writer), a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` so a transaction takes
-the write lock when it starts instead of failing with "database is locked" when a read turns
-into a write halfway through. Read-only requests run in autocommit mode and take no lock.
+the write lock before it writes instead of failing with "database is locked" when a read turns
+into a write halfway through. A request's transaction takes it at its first write (reads before
+it run on their own), so the lock is held only from the write to the commit; read-only
+requests run in autocommit mode and take no lock.
 """
 
 import time
@@ -29,6 +31,12 @@ SEPARATE_POOL_SIZE = 2
 # An execution option: sessions on ``engine.execution_options(session_autocommit=True)`` run every
 # statement in its own transaction, so ending one costs no COMMIT (and on SQLite no lock).
 AUTOCOMMIT_OPTION = "session_autocommit"
+# An execution option for SQLite: the transaction takes the database's write lock at its first
+# statement that is not a SELECT, instead of at its first statement. Reads before it run on
+# their own, each seeing the latest commit (as every statement of a PostgreSQL READ COMMITTED
+# transaction does), so the one write lock is held for as short a time as possible.
+LOCK_AT_FIRST_WRITE_OPTION = "sqlite_lock_at_first_write"
+_TAKE_NO_LOCK = ("SELECT", "PRAGMA", "BEGIN")
 
 
 def _unicode_lower(value: object) -> object:
@@ -53,9 +61,21 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def begin_immediate(connection: Any) -> None:
         # Autocommit: pysqlite (isolation_level=None) runs each statement on its own and takes
-        # no write lock; everything else takes the lock up front.
-        if not connection.get_execution_options().get(AUTOCOMMIT_OPTION):
+        # no write lock; everything else takes the lock up front, or at its first write.
+        options = connection.get_execution_options()
+        if not options.get(AUTOCOMMIT_OPTION) and not options.get(LOCK_AT_FIRST_WRITE_OPTION):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def begin_immediate_at_first_write(
+        connection: Any, cursor: Any, statement: str, *_args: Any
+    ) -> None:
+        if (
+            connection.get_execution_options().get(LOCK_AT_FIRST_WRITE_OPTION)
+            and not connection.connection.dbapi_connection.in_transaction
+            and not statement.lstrip()[:6].upper().startswith(_TAKE_NO_LOCK)
+        ):
+            cursor.execute("BEGIN IMMEDIATE")
 
 
 def _configure_postgres(engine: Engine) -> None:
@@ -148,11 +168,22 @@ engine = create_db_engine(
     get_settings().DATABASE_URL, pool_size=get_settings().DB_POOL_SIZE, max_overflow=0
 )
 _count_checked_out(engine)
-SessionLocal = sessionmaker(engine, expire_on_commit=False)
+SessionLocal = sessionmaker(
+    engine.execution_options(**{LOCK_AT_FIRST_WRITE_OPTION: True}), expire_on_commit=False
+)
 # Same pool; statements commit as they run, so ending the request costs no round trip.
 ReadOnlySessionLocal = sessionmaker(
     engine.execution_options(**{AUTOCOMMIT_OPTION: True}), expire_on_commit=False
 )
+
+
+def take_write_lock(session: Session) -> None:
+    """SQLite: hold the database's write lock from now until the transaction ends, as a
+    request session otherwise does only from its first write (PostgreSQL: nothing to do)."""
+    if session.get_bind().dialect.name == "sqlite":
+        connection = session.connection()
+        if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
+from app.core.db import take_write_lock
 from app.crud.base import CRUDBase
 from app.models.idempotency_key import IdempotencyKey
 from app.schemas.idempotency import IdempotencyKeyCreate
@@ -27,9 +28,10 @@ class IdempotencyKeyCRUD(CRUDBase[IdempotencyKey, IdempotencyKeyCreate, Idempote
 
     def try_lock(self, session: Session, *, scope: str, key: str) -> bool:
         """Hold ``key`` until the transaction ends; False if another transaction holds it.
-        PostgreSQL: an advisory lock. SQLite: always True, the transaction already holds the
-        database's write lock (BEGIN IMMEDIATE, app.core.db), so a duplicate waits instead."""
+        PostgreSQL: an advisory lock. SQLite: the database's write lock, taken now rather than
+        at the first write (app.core.db), so a duplicate waits for it and then replays."""
         if session.get_bind().dialect.name != "postgresql":
+            take_write_lock(session)
             return True
         return bool(session.execute(_TRY_ADVISORY_LOCK, {"key": _lock_key(scope, key)}).scalar())
 

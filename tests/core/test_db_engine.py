@@ -1,6 +1,7 @@
 """The engine's transaction handling on each backend: read sessions hold no transaction, and a
 pooled connection always comes back ready for a real one."""
 
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,3 +79,60 @@ def test_a_pinged_idle_connection_serves_a_read_session(
         with read_sessions(single_connection_engine)() as session:
             assert session.scalar(text("SELECT 1")) == 1
             assert not in_transaction(session)
+
+
+# --- SQLite: a request's transaction takes the write lock at its first write ---------------
+
+
+@pytest.fixture
+def sqlite_engine(engine: Engine) -> Engine:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's database-wide write lock")
+    return engine
+
+
+def request_sessions(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine.execution_options(**{db.LOCK_AT_FIRST_WRITE_OPTION: True}))
+
+
+def other_writer_gets_in(engine: Engine) -> bool:
+    """Whether another connection can take the write lock right now."""
+    connection = sqlite3.connect(str(engine.url.database), timeout=0.05, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:  # database is locked
+        return False
+    finally:
+        connection.close()
+
+
+def test_a_request_session_reads_without_the_write_lock(sqlite_engine: Engine) -> None:
+    with request_sessions(sqlite_engine)() as session:
+        session.execute(text("SELECT count(*) FROM users")).scalar()
+
+        assert not in_transaction(session)
+        assert other_writer_gets_in(sqlite_engine)
+
+
+def test_a_request_session_holds_the_lock_from_its_first_write_to_its_end(
+    sqlite_engine: Engine,
+) -> None:
+    with request_sessions(sqlite_engine)() as session:
+        session.execute(text("SELECT count(*) FROM users")).scalar()
+        session.execute(text("DELETE FROM users WHERE id = -1"))
+
+        assert in_transaction(session)
+        assert not other_writer_gets_in(sqlite_engine)
+        session.rollback()
+
+    assert other_writer_gets_in(sqlite_engine)
+
+
+def test_take_write_lock_holds_it_before_any_write(sqlite_engine: Engine) -> None:
+    with request_sessions(sqlite_engine)() as session:
+        db.take_write_lock(session)
+
+        assert not other_writer_gets_in(sqlite_engine)
+        session.rollback()
