@@ -19,9 +19,12 @@ DEFAULT_SORT = "-created_at,-id"
 
 
 def sort_grammar(*fields: str) -> dict[str, Any]:
-    """The `sort` syntax as a JSON Schema pattern (documentation: a key named twice is 422 too)."""
-    key = f"-?(?:{'|'.join(fields)})"
-    return {"pattern": f"^{key}(?:,{key}){{0,{MAX_SORT_KEYS - 1}}}$"}
+    """The `sort` syntax as a JSON Schema pattern: up to MAX_SORT_KEYS keys, each at most once
+    (the lookahead refuses a key that comes again later, with or without `-`)."""
+    names = "|".join(fields)
+    key = f"-?(?:{names})"
+    repeated = rf"(?!(?:[^,]*,)*-?({names}),(?:[^,]*,)*-?\1(?:,|$))"
+    return {"pattern": f"^{repeated}{key}(?:,{key}){{0,{MAX_SORT_KEYS - 1}}}$"}
 
 
 class Page(BaseModel, Generic[T]):

@@ -45,6 +45,15 @@ def test_docs_load_every_asset_from_this_host(app_client: TestClient, page: str)
         assert app_client.get(asset).status_code == 200, asset
 
 
+def test_the_redoc_bundle_fetches_no_logo_from_its_cdn(app_client: TestClient) -> None:
+    bundle = app_client.get("/docs-assets/redoc.standalone.js")
+
+    assert bundle.status_code == 200
+    assert bundle.headers["content-type"].startswith("text/javascript")
+    assert b"cdn.redoc.ly" not in bundle.content
+    assert b"data:image/svg+xml" in bundle.content
+
+
 def test_the_swagger_ui_validator_badge_is_off(app_client: TestClient) -> None:
     assert '"validatorUrl": null' in app_client.get("/docs").text
 
