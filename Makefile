@@ -12,12 +12,17 @@ endif
 
 VENV := .venv/bin
 
-.PHONY: install run dev migrate test lint fmt clean
+.PHONY: install clients run dev migrate test lint fmt clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)" \
 		|| $(PYTHON) -m pip install --quiet --user "uv==$(UV_VERSION)"
 	$(UV) sync --locked
+
+# The generated-client checks' own environment (clients/python), locked apart from the
+# service's: the generator pins versions of typer and pydantic the service does not use.
+clients: install
+	cd clients/python && UV_PROJECT_ENVIRONMENT=.venv $(UV) sync --locked
 
 migrate: install
 	$(VENV)/alembic upgrade head
@@ -31,7 +36,7 @@ dev: migrate
 	$(VENV)/uvicorn app.main:app --reload --host $(firstword $(subst :, ,$(BIND))) \
 		--port $(lastword $(subst :, ,$(BIND)))
 
-test: install
+test: install clients
 	$(VENV)/pytest
 
 lint: install
