@@ -19,10 +19,15 @@ install:
 		|| $(PYTHON) -m pip install --quiet --user "uv==$(UV_VERSION)"
 	$(UV) sync --locked
 
-# The generated-client checks' own environment (clients/python), locked apart from the
-# service's: the generator pins versions of typer and pydantic the service does not use.
+# The generated-client checks' own environments, locked apart from the service's: clients/python
+# (the generator pins typer and pydantic versions the service does not use) and
+# clients/typescript (npm, package-lock.json; Node.js from Debian's packages when missing and
+# we are root).
 clients: install
 	cd clients/python && UV_PROJECT_ENVIRONMENT=.venv $(UV) sync --locked
+	@command -v npm >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] \
+		|| apt-get install -y nodejs npm || { apt-get update && apt-get install -y nodejs npm; }
+	cd clients/typescript && npm ci --no-audit --no-fund
 
 migrate: install
 	$(VENV)/alembic upgrade head
