@@ -12,7 +12,7 @@ endif
 
 VENV := .venv/bin
 
-.PHONY: install clients run dev migrate test lint fmt clean
+.PHONY: install clients browser run dev migrate test lint fmt clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)" \
@@ -29,6 +29,13 @@ clients: install
 		|| apt-get install -y nodejs npm || { apt-get update && apt-get install -y nodejs npm; }
 	cd clients/typescript && npm ci --no-audit --no-fund
 
+# Headless Chromium for tests/integration/test_browser.py, from Debian's packages when missing
+# and we are root (otherwise those tests skip, saying why; under CI they fail).
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 \
+		|| [ "$$(id -u)" != 0 ] || apt-get install -y chromium chromium-driver \
+		|| { apt-get update && apt-get install -y chromium chromium-driver; }
+
 migrate: install
 	$(VENV)/alembic upgrade head
 
@@ -41,7 +48,7 @@ dev: migrate
 	$(VENV)/uvicorn app.main:app --reload --host $(firstword $(subst :, ,$(BIND))) \
 		--port $(lastword $(subst :, ,$(BIND)))
 
-test: install clients
+test: install clients browser
 	$(VENV)/pytest
 
 lint: install
