@@ -18,6 +18,13 @@ _RESOURCES = {"item_id": "Item", "user_id": "User"}
 _FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 _DEFAULT_BODY_LIMIT = Settings.model_fields["MAX_REQUEST_BODY_BYTES"].default
 
+# What a created resource leads to (OpenAPI links, from the new id in the body): Swagger UI
+# shows them, and Schemathesis' stateful phase follows them from create to read, update, delete.
+_LINKS = {
+    ("/api/v1/items", "post"): ("item_id", ("items-read", "items-update", "items-delete")),
+    ("/api/v1/users", "post"): ("user_id", ("users-read", "users-update", "users-delete")),
+}
+
 _REQUEST_ID = {
     REQUEST_ID_HEADER: {
         "description": "The client's request id when it sent a sane one, else a fresh one; "
@@ -88,7 +95,16 @@ def document_for_clients(openapi: dict[str, Any]) -> dict[str, Any]:
     schemas = openapi.get("components", {}).get("schemas", {})
     problem_schema = {"$ref": "#/components/schemas/Problem"}
     for path, path_item in openapi.get("paths", {}).items():
-        for operation in path_item.values():
+        for method, operation in path_item.items():
+            if (path, method) in _LINKS:
+                parameter, targets = _LINKS[path, method]
+                operation["responses"]["201"]["links"] = {
+                    target: {
+                        "operationId": target,
+                        "parameters": {parameter: "$response.body#/id"},
+                    }
+                    for target in targets
+                }
             is_form = _FORM_MEDIA_TYPE in operation.get("requestBody", {}).get("content", {})
             for status_text, response in operation.get("responses", {}).items():
                 status = int(status_text)

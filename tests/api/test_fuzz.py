@@ -10,7 +10,7 @@ bounded, so a run is reproducible and quick; see ``MAX_EXAMPLES``.
 """
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import schemathesis
@@ -29,11 +29,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
     unsupported_method,
 )
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from app.core.rate_limit import get_rate_limiter
 from app.main import app
-from app.models import User
+from app.models import IdempotencyKey, Item, User
 from tests.factories import DEFAULT_PASSWORD, auth_headers, make_item, make_user
 
 # Generated cases per operation and role, on top of the schema's examples and its coverage cases
@@ -204,3 +205,66 @@ def test_operation_conforms_to_its_documentation(
     get_rate_limiter().reset()  # failed logins of earlier examples must not turn this one to 429
 
     case.call_and_validate(headers=auth_headers(actor), checks=CHECKS)
+
+
+# The stateful phase: sequences that follow the document's links from a create to the read,
+# update and delete of what it made, as an admin (who may reach every user and item).
+StatefulWorkflow = schema.as_state_machine()
+
+
+class AdminWorkflow(StatefulWorkflow):  # type: ignore[misc,valid-type]
+    headers: ClassVar[dict[str, str]] = {}
+    # (operation, status) of every call, to show the links were followed.
+    calls: ClassVar[list[tuple[str, int]]] = []
+    session: ClassVar[Session]
+    admin_id: ClassVar[int]
+    admin_row: ClassVar[dict[str, Any]]
+
+    def setup(self) -> None:
+        get_rate_limiter().reset()
+
+    def teardown(self) -> None:
+        # Every sequence starts from the same rows (the admin alone), so Hypothesis sees the
+        # same responses when it generates a sequence again.
+        self.session.execute(delete(IdempotencyKey))
+        self.session.execute(delete(Item))
+        self.session.execute(delete(User).where(User.id != self.admin_id))
+        # The sequence may have changed the admin itself (email, password, token key).
+        self.session.execute(update(User).where(User.id == self.admin_id).values(self.admin_row))
+        self.session.commit()
+
+    def get_call_kwargs(self, case: Case) -> dict[str, Any]:  # noqa: ARG002
+        return {"headers": self.headers}
+
+    def validate_response(self, response: Response, case: Case, **_kwargs: Any) -> None:
+        self.calls.append((case.operation.label, response.status_code))
+        case.validate_response(response, checks=CHECKS)
+
+
+def test_sequences_of_operations_conform_to_the_documentation(
+    client: TestClient, session: Session
+) -> None:
+    admin = make_user(session, role="admin")
+    AdminWorkflow.headers = auth_headers(admin)
+    AdminWorkflow.session, AdminWorkflow.admin_id = session, admin.id
+    AdminWorkflow.admin_row = {
+        column.key: getattr(admin, column.key)
+        for column in User.__table__.columns
+        if column.key != "id"
+    }
+    AdminWorkflow.calls.clear()
+
+    AdminWorkflow.run(
+        settings=settings(
+            max_examples=MAX_EXAMPLES,
+            stateful_step_count=6,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+
+    # Random ids almost never exist: a 200 on a read of one item or user is a followed link.
+    reads = {"GET /api/v1/items/{item_id}", "GET /api/v1/users/{user_id}"}
+    assert any(label in reads and status == 200 for label, status in AdminWorkflow.calls)

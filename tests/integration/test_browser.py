@@ -11,7 +11,6 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -186,41 +185,63 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>running</title
 </script></body></html>"""
 
 
-@contextmanager
-def page_server(port: int, html: str) -> Iterator[str]:
-    body = html.encode()
+class PageServers:
+    """Two static page servers for the whole module, an allowed origin and another one, each
+    serving the pages registered under their path (never the same path twice, so never a
+    cached copy)."""
 
-    class Page(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def __init__(self, ports: tuple[int, int]) -> None:
+        self.pages: dict[str, bytes] = {}
+        pages = self.pages
 
-        def log_message(self, *_args: Any) -> None:
-            pass
+        class Page(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = pages.get(self.path, b"")
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), Page)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.servers = [ThreadingHTTPServer(("127.0.0.1", port), Page) for port in ports]
+        for httpd in self.servers:
+            threading.Thread(target=httpd.serve_forever, daemon=True).start()
+
+    def url(self, origin: int, html: str) -> str:
+        path = f"/{uuid.uuid4().hex}"
+        self.pages[path] = html.encode()
+        port = self.servers[origin].server_address[1]
+        return f"http://127.0.0.1:{port}{path}"
+
+    def close(self) -> None:
+        for httpd in self.servers:
+            httpd.shutdown()
+            httpd.server_close()
 
 
-def run_page(browser: Any, port: int, html: str) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def pages(page_ports: tuple[int, int]) -> Iterator[PageServers]:
+    servers = PageServers(page_ports)
+    yield servers
+    servers.close()
+
+
+ALLOWED, OTHER = 0, 1
+
+
+def run_page(browser: Any, url: str) -> dict[str, Any]:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    with page_server(port, html) as url:
-        browser.get(url)
-        WebDriverWait(browser, WAIT_S).until(lambda driver: driver.title == "done")
-        result: dict[str, Any] = json.loads(
-            browser.find_element("tag name", "body").get_attribute("data-result")
-        )
-        return result
+    browser.get(url)
+    WebDriverWait(browser, WAIT_S).until(lambda driver: driver.title == "done")
+    result: dict[str, Any] = json.loads(
+        browser.find_element("tag name", "body").get_attribute("data-result")
+    )
+    return result
 
 
 @pytest.fixture
@@ -236,14 +257,14 @@ def item(server: Server) -> tuple[str, str]:
 
 
 def test_an_allowed_origin_runs_a_conditional_patch_and_reads_its_headers(
-    browser: Any, server: Server, page_ports: tuple[int, int], item: tuple[str, str], backend: str
+    browser: Any, server: Server, pages: PageServers, item: tuple[str, str], backend: str
 ) -> None:
     url, token = item
 
-    result = run_page(browser, page_ports[0], PAGE % {"item": url, "token": token})
+    result = run_page(browser, pages.url(ALLOWED, PAGE % {"item": url, "token": token}))
     browser.save_screenshot(str(SCREENSHOTS / f"cors-allowed-{backend}.png"))
 
-    assert result.get("status") == 200, result
+    assert result.get("status") == 200, (result, console_errors(browser))
     assert result["title"] == "patched by the browser"
     assert result["readTag"]
     assert result["etag"]
@@ -252,14 +273,14 @@ def test_an_allowed_origin_runs_a_conditional_patch_and_reads_its_headers(
 
 
 def test_another_origin_is_blocked_by_the_browser_and_changes_nothing(
-    browser: Any, server: Server, page_ports: tuple[int, int], item: tuple[str, str]
+    browser: Any, server: Server, pages: PageServers, item: tuple[str, str]
 ) -> None:
     url, token = item
     before = server.get(
         url.removeprefix(server.url("")), headers={"Authorization": f"Bearer {token}"}
     ).json()
 
-    result = run_page(browser, page_ports[1], PAGE % {"item": url, "token": token})
+    result = run_page(browser, pages.url(OTHER, PAGE % {"item": url, "token": token}))
 
     assert "error" in result, result
     after = server.get(
