@@ -33,14 +33,22 @@ _RESERVATION = "app.idempotency_reservation"
 
 KeyHeader = Annotated[
     str | None,
-    WithJsonSchema({"type": "string", "pattern": "^[!-~]{1,255}$", "examples": ["5f0c..."]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[!-~]{1,255}$",
+            "examples": ["9b2f6c1e-7a4d-4c1b-8f0e-3d5a6b7c8d9e"],
+        }
+    ),
     Header(
         alias=KEY_HEADER,
         pattern="^[!-~]{1,255}$",
         description="1-255 visible ASCII characters, a UUID typically. A retry with the same "
         "key and body within 24 hours gets the first response again (with "
         f"`{REPLAYED_HEADER}: true`) and nothing is done twice; the same key with another "
-        "body is 422; while the first request runs, 409. Only 2xx responses are kept.",
+        "body is 422; while the first request runs, 409. Only 2xx responses are kept. Keys "
+        "are kept in the database, also when `REDIS_URL` is set: stored in the create's own "
+        "transaction, the response commits with the row it describes or not at all.",
     ),
 ]
 
