@@ -66,6 +66,21 @@ def child_exit(_server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+def when_ready(server: Any) -> None:
+    # METRICS_BIND: /metrics on a listen address of its own, served by the master from the
+    # workers' files (the app then answers 404 for /metrics on the main listener).
+    metrics_bind = os.environ.get("METRICS_BIND")
+    if not metrics_bind:
+        return
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    host, _, port = metrics_bind.rpartition(":")
+    start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)
+    server.log.info("Metrics on http://%s/metrics", metrics_bind)
+
+
 def on_exit(_server: Any) -> None:
     if _own_metrics_dir:
         shutil.rmtree(_metrics_dir, ignore_errors=True)

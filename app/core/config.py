@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     DB_POOL_SIZE: int = Field(default=10, ge=1, le=200)
     LOG_LEVEL: str = "info"
     LOG_FORMAT: Literal["json", "console"] | None = None
+    # /metrics in production: on a listen address of its own (served by the Gunicorn master,
+    # gunicorn.conf.py) and/or on the main listener to this bearer token only.
+    METRICS_BIND: str | None = Field(default=None, pattern=r"^[^\s:]*:\d{1,5}$")
+    METRICS_TOKEN: SecretStr | None = Field(default=None, min_length=16)
 
     @field_validator("BACKEND_CORS_ORIGINS", mode="before")
     @classmethod
@@ -104,6 +108,11 @@ class Settings(BaseSettings):
             warnings.append(
                 "REDIS_URL is not set: RATE_LIMIT_DEFAULT is counted per worker process and "
                 "reset when a worker restarts; set REDIS_URL to share it across workers and hosts"
+            )
+        if self.ENVIRONMENT == "production" and not (self.METRICS_BIND or self.METRICS_TOKEN):
+            warnings.append(
+                "/metrics is not served in production without METRICS_BIND (a listen address "
+                "of its own) or METRICS_TOKEN (a bearer token on the main listener)"
             )
         if self.ENVIRONMENT == "production" and self.is_sqlite:
             warnings.append(

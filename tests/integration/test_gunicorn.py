@@ -20,11 +20,13 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import scratch_postgres
 from tests.integration.conftest import (
+    LOG_TIMEOUT_S,
     PASSWORD,
     Account,
     Server,
     StartServer,
     TcpProxy,
+    free_port,
     log_in,
     require_redis,
     run_server,
@@ -304,3 +306,25 @@ def test_server_starts_without_postgresql_and_creates_first_admin_when_it_appear
 def logged_in(server: Server, email: str) -> httpx.Response | None:
     response = log_in(server, email)
     return response if response.status_code == 200 else None
+
+
+def test_metrics_bind_serves_every_workers_metrics_on_a_listener_of_its_own(
+    start_server: StartServer,
+) -> None:
+    metrics_port = free_port()
+    server = start_server(METRICS_BIND=f"127.0.0.1:{metrics_port}")
+    for _ in range(6):
+        assert server.get("/health").status_code == 200
+
+    assert server.get("/metrics").status_code == 404
+
+    def health_count() -> float | None:
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        labels = ('method="GET"', 'route="/health"', 'status="200"')
+        for line in text.splitlines():
+            if line.startswith("http_requests_total{") and all(label in line for label in labels):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    count = wait_until(health_count, timeout=LOG_TIMEOUT_S, message="/health in the metrics")
+    assert count >= 6
