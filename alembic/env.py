@@ -6,7 +6,7 @@ from logging.config import fileConfig
 from typing import Literal
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from app.core.config import get_settings
 from app.core.db import create_db_engine
@@ -18,6 +18,8 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
+# A fixed advisory-lock key that only migrations take ("migratio").
+MIGRATION_LOCK = 0x6D6967726174696F
 
 
 def _render_item(type_: str, obj: object, _autogen_context: object) -> str | Literal[False]:
@@ -66,10 +68,19 @@ def _sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
+def _one_run_at_a_time(connection: Connection) -> None:
+    """PostgreSQL: many replicas may run ``alembic upgrade head`` at once (each container's
+    entrypoint, a migration Job). The first takes this lock for its transaction; the others
+    wait, then find the schema at head and do nothing. SQLite's write lock does the same."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+
+
 def _run_on(connection: Connection) -> None:
     with _sqlite_foreign_keys_off(connection):
         _configure(connection=connection)
         with context.begin_transaction():
+            _one_run_at_a_time(connection)
             context.run_migrations()
 
 
