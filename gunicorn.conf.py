@@ -20,8 +20,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On SIGTERM, in-flight requests get this long to finish before workers are killed.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-# Recycle workers now and then (bounds slow leaks); jitter keeps them from restarting together.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
+# Off by default: a recycled worker drops requests clients have just sent on its keep-alive
+# connections, and a 10-minute soak (bench/soak.py, bench/README.md) showed no memory growth to
+# bound. GUNICORN_MAX_REQUESTS turns recycling on (jitter keeps workers from restarting together).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000"))
 
 # X-Forwarded-* (client address, scheme) are believed only from these proxies.

@@ -307,7 +307,7 @@ def markdown(report: Report) -> str:
 def _recycling(max_requests: int) -> str:
     if max_requests:
         return f"recycled after GUNICORN_MAX_REQUESTS={max_requests} requests (+ jitter)"
-    return "no recycling (GUNICORN_MAX_REQUESTS=0; production recycles after 10000)"
+    return "no recycling (GUNICORN_MAX_REQUESTS=0, the default)"
 
 
 def write_report(report: Report, directory: Path) -> tuple[Path, Path]:
