@@ -34,6 +34,9 @@ def id_operations() -> list[tuple[str, APIRoute, str]]:
 
 
 OPERATIONS = id_operations()
+EVERY_ID_OPERATION = pytest.mark.parametrize(
+    ("method", "route", "name"), OPERATIONS, ids=lambda value: getattr(value, "path", value)
+)
 
 
 def url(route: APIRoute, name: str, value: object) -> str:
@@ -64,9 +67,7 @@ def test_the_routers_have_operations_on_items_and_users() -> None:
     assert len(OPERATIONS) >= 6
 
 
-@pytest.mark.parametrize(
-    ("method", "route", "name"), OPERATIONS, ids=lambda value: getattr(value, "path", value)
-)
+@EVERY_ID_OPERATION
 @pytest.mark.parametrize("missing", ["largest", "next"])
 def test_a_missing_id_is_the_resources_404_problem(
     client: TestClient,
@@ -93,9 +94,7 @@ def test_a_missing_id_is_the_resources_404_problem(
     assert rows(session) == before
 
 
-@pytest.mark.parametrize(
-    ("method", "route", "name"), OPERATIONS, ids=lambda value: getattr(value, "path", value)
-)
+@EVERY_ID_OPERATION
 @pytest.mark.parametrize("resource_id", INVALID_IDS)
 def test_a_malformed_id_is_422_at_the_path(
     client: TestClient,
