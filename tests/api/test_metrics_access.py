@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core.config import Settings, get_settings
+from app.api.routes.metrics import metrics_settings
+from app.core.config import Settings
 from app.main import app
 from tests.api.contract import assert_problem
 
@@ -19,7 +20,11 @@ Configure = Callable[..., TestClient]
 def configured(app_client: TestClient) -> Iterator[Configure]:
     def configure(**settings: object) -> TestClient:
         configured_settings = Settings(**settings)  # type: ignore[arg-type]
-        app.dependency_overrides[get_settings] = lambda: configured_settings
+
+        async def override() -> Settings:
+            return configured_settings
+
+        app.dependency_overrides[metrics_settings] = override
         return app_client
 
     yield configure

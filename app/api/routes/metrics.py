@@ -12,8 +12,13 @@ from app.core.threads import in_thread
 router = APIRouter(tags=["health"])
 
 
+async def metrics_settings() -> Settings:
+    # Async: a sync dependency would run in AnyIO's thread pool, which the app never uses.
+    return get_settings()
+
+
 async def check_metrics_access(
-    request: Request, settings: Annotated[Settings, Depends(get_settings)]
+    request: Request, settings: Annotated[Settings, Depends(metrics_settings)]
 ) -> None:
     """With METRICS_TOKEN, only its bearer reads /metrics here; without it, /metrics is open
     on this listener outside production unless METRICS_BIND gives it a listener of its own."""
