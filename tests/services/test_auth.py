@@ -206,60 +206,11 @@ def test_get_token_user_returns_the_user(session: Session, user: User) -> None:
     assert result is user
 
 
-def test_get_token_user_of_unknown_user_is_invalid_token(session: Session) -> None:
-    claims = TokenClaims(user_id=2**31 - 1, token_key="0123456789abcdef0123456789abcdef")
+# --- the caller check, whether it loads the account (get_token_user) or only what it checks
+# (get_token_caller): the same answers ------------------------------------------------------
 
-    with pytest.raises(AuthenticationError) as caught:
-        get_token_user(session, claims=claims)
-
-    assert caught.value.token_sent is True
-
-
-def test_get_token_user_of_deleted_user_is_invalid_token(session: Session, user: User) -> None:
-    claims = decode_access_token(issue_access_token(user).token)
-    session.delete(user)
-    session.flush()
-
-    with pytest.raises(AuthenticationError) as caught:
-        get_token_user(session, claims=claims)
-
-    assert caught.value.token_sent is True
-
-
-def test_get_token_user_with_a_replaced_token_key_is_invalid_token(
-    session: Session, user: User
-) -> None:
-    claims = decode_access_token(issue_access_token(user).token)
-    user.token_key = new_token_key()
-    session.flush()
-
-    with pytest.raises(AuthenticationError) as caught:
-        get_token_user(session, claims=claims)
-
-    assert caught.value.token_sent is True
-
-
-def test_get_token_user_with_another_accounts_token_key_is_invalid_token(
-    session: Session, user: User
-) -> None:
-    claims = TokenClaims(user_id=user.id, token_key=new_token_key())
-
-    with pytest.raises(AuthenticationError):
-        get_token_user(session, claims=claims)
-
-
-def test_get_token_user_of_deactivated_user_is_permission_denied(
-    session: Session, user: User
-) -> None:
-    claims = decode_access_token(issue_access_token(user).token)
-    user.is_active = False
-    session.flush()
-
-    with pytest.raises(PermissionDeniedError):
-        get_token_user(session, claims=claims)
-
-
-# --- get_token_caller: the same checks, loading only what they read -----------------------------
+CALLER_CHECKS = [get_token_user, get_token_caller]
+REVOCATIONS = ["unknown user", "deleted", "key replaced", "another account's key", "random key"]
 
 
 def test_get_token_caller_is_the_accounts_id_and_role(session: Session) -> None:
@@ -271,31 +222,37 @@ def test_get_token_caller_is_the_accounts_id_and_role(session: Session) -> None:
     assert caller == Caller(id=admin.id, role=admin.role)
 
 
-@pytest.mark.parametrize("change", ["deleted", "key replaced", "another account's key"])
-def test_get_token_caller_of_a_revoked_token_is_invalid_token(
-    session: Session, user: User, other_user: User, change: str
+@pytest.mark.parametrize("check", CALLER_CHECKS)
+@pytest.mark.parametrize("change", REVOCATIONS)
+def test_a_revoked_token_is_invalid_token(
+    session: Session, user: User, other_user: User, check: Callable[..., object], change: str
 ) -> None:
     claims = decode_access_token(issue_access_token(user).token)
-    if change == "deleted":
+    if change == "unknown user":
+        claims = TokenClaims(user_id=2**31 - 1, token_key=new_token_key())
+    elif change == "deleted":
         session.delete(user)
     elif change == "key replaced":
         user.token_key = new_token_key()
-    else:
+    elif change == "another account's key":
         claims = TokenClaims(user_id=user.id, token_key=other_user.token_key)
+    else:
+        claims = TokenClaims(user_id=user.id, token_key=new_token_key())
     session.flush()
 
     with pytest.raises(AuthenticationError) as caught:
-        get_token_caller(session, claims=claims)
+        check(session, claims=claims)
 
     assert caught.value.token_sent is True
 
 
-def test_get_token_caller_of_a_deactivated_user_is_permission_denied(
-    session: Session, user: User
+@pytest.mark.parametrize("check", CALLER_CHECKS)
+def test_a_deactivated_users_token_is_permission_denied(
+    session: Session, user: User, check: Callable[..., object]
 ) -> None:
     claims = decode_access_token(issue_access_token(user).token)
     user.is_active = False
     session.flush()
 
     with pytest.raises(PermissionDeniedError):
-        get_token_caller(session, claims=claims)
+        check(session, claims=claims)
