@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 _TMP = Path(tempfile.mkdtemp(prefix="api-tests-"))
 os.environ.update(
@@ -65,6 +66,14 @@ def postgres_url() -> str:
     return os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
 
 
+def unavailable(what: str) -> NoReturn:
+    """Skip the test because ``what`` is missing, or fail it when ``CI`` is set: in CI every
+    service and tool the suite uses must be there."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what}, and CI requires it")
+    pytest.skip(what)
+
+
 def require_postgres() -> str:
     """The PostgreSQL URL, or skip (fail under CI) when the server cannot be reached."""
     url = postgres_url()
@@ -73,9 +82,7 @@ def require_postgres() -> str:
         with probe.connect():
             pass
     except Exception as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {url} is required in CI but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL at {url} unreachable: {exc}")
+        unavailable(f"PostgreSQL at {url} is unreachable: {exc}")
     finally:
         probe.dispose()
     return url

@@ -6,7 +6,6 @@ error. A page from an allowed origin runs a preflighted conditional PATCH and re
 in test-artifacts/browser/ (git-ignored)."""
 
 import json
-import os
 import shutil
 import threading
 import uuid
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import unavailable
 from tests.integration.conftest import (
     PASSWORD,
     ROOT,
@@ -55,10 +55,9 @@ def server(
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if CHROMIUM is None or CHROMEDRIVER is None:
-        message = "chromium and chromium-driver are not installed (make test installs them as root)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(
+            "chromium and chromium-driver are not installed (make test installs them as root)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

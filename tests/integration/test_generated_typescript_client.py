@@ -3,13 +3,13 @@ a script using openapi-fetch (tsc --noEmit, strict), which then drives sign-up, 
 idempotent create and conditional requests against the real server. The project and its lock
 file are clients/typescript; the generator must not warn."""
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import unavailable
 from tests.integration.conftest import ROOT, Server
 
 PROJECT = ROOT / "clients" / "typescript"
@@ -27,10 +27,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of clients/typescript (its installed packages linked), so generated files never
     land in the repository."""
     if shutil.which("node") is None or not (NPM_BIN / "tsc").exists():
-        message = "Node.js or the client's packages are missing: run `make clients`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("Node.js or the client's packages are missing: run `make clients`")
     copy = tmp_path_factory.mktemp("typescript-client")
     for name in ("package.json", "tsconfig.json"):
         shutil.copy(PROJECT / name, copy / name)
