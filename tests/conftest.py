@@ -30,12 +30,17 @@ for _name in (
     "FIRST_SUPERUSER_PASSWORD",
     "BACKEND_CORS_ORIGINS",
     "REDIS_URL",
+    "CACHE_URL",
     "RATE_LIMIT_DEFAULT",
     "RATE_LIMIT_LOGIN",
 ):
     os.environ.pop(_name, None)
+# TEST_CACHE_URL runs the suite with the read cache on (make test runs tests/api so once more).
+if os.environ.get("TEST_CACHE_URL"):
+    os.environ["CACHE_URL"] = os.environ["TEST_CACHE_URL"]
 
 import pytest  # noqa: E402
+import redis  # noqa: E402
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
@@ -121,6 +126,26 @@ def scratch_postgres(prefix: str = "test") -> Iterator[str]:
 def _fresh_rate_limits() -> None:
     """Every test starts with unspent budgets (the in-process store is shared by all tests)."""
     get_rate_limiter().reset()
+
+
+def read_cache_url() -> str:
+    return os.environ.get("TEST_CACHE_URL", "redis://127.0.0.1:6379/12")
+
+
+def empty_read_cache(url: str) -> None:
+    try:
+        redis.Redis.from_url(url).flushdb()
+    except redis.RedisError as exc:
+        unavailable(f"the read cache's Redis at {url} is unreachable: {exc}")
+
+
+@pytest.fixture(autouse=True)
+def _empty_read_cache() -> None:
+    """With the read cache on (TEST_CACHE_URL), every test starts with it empty: each test's
+    rows are rolled back afterwards, which a real commit never is, so entries and versions
+    must not outlive the test that made them."""
+    if url := os.environ.get("CACHE_URL"):
+        empty_read_cache(url)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

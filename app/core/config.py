@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     FIRST_SUPERUSER_PASSWORD: SecretStr | None = None
     BACKEND_CORS_ORIGINS: Annotated[list[str], NoDecode] = []
     REDIS_URL: str | None = None
+    CACHE_URL: str | None = None
     RATE_LIMIT_LOGIN: str = "5/minute"
     RATE_LIMIT_DEFAULT: str | None = None
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"

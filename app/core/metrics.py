@@ -48,6 +48,15 @@ DB_POOL_CHECKED_OUT = Gauge(
     "Database connections currently checked out of the pools",
     multiprocess_mode="livesum",
 )
+READ_CACHE_LOOKUPS = Counter(
+    "read_cache_lookups_total",
+    "Read cache lookups: hit, miss, or unavailable (Redis unreachable; read from the database)",
+    ["result"],
+)
+READ_CACHE_INVALIDATION_FAILURES = Counter(
+    "read_cache_invalidation_failures_total",
+    "New versions that could not be published after a write (retried before the next lookup)",
+)
 
 
 @lru_cache(maxsize=4096)  # bounded label sets: route templates (not paths) x methods x statuses

@@ -1,7 +1,7 @@
 """A generic, typed repository. It flushes (to get ids and surface constraint errors) but never
 commits: the request's unit of work owns the transaction."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel
@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from app.core.read_cache import mark_changed
 from app.models.base import Base
 from app.schemas.page import SortKey
 
@@ -32,7 +33,9 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
     """Persistence for one model.
 
     ``sort_columns`` whitelists what a list may be ordered by (keys are the public names);
-    ``search_columns`` are matched by ``get_multi(search=...)``.
+    ``search_columns`` are matched by ``get_multi(search=...)``; ``read_scopes`` names the
+    read-cache scopes (app.crud.read_scopes) a written row changes: every write method marks
+    them, so no caller can forget to.
     """
 
     def __init__(
@@ -41,8 +44,10 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         *,
         sort_columns: Mapping[str, InstrumentedAttribute[Any]],
         search_columns: Sequence[InstrumentedAttribute[str] | InstrumentedAttribute[str | None]],
+        read_scopes: Callable[[Any], Iterable[str]] | None = None,
     ) -> None:
         self.model = model
+        self.read_scopes = read_scopes
         self.sort_columns = dict(sort_columns)
         self.search_columns = tuple(search_columns)
         # Built once: constructing a select() per call costs more than running the cached SQL.
@@ -127,6 +132,7 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         db_obj = self.model(**obj_in.model_dump(exclude=set(exclude)), **extra)
         session.add(db_obj)
         session.flush()  # assigns the id; constraint violations surface here
+        self._written(session, db_obj)
         return db_obj
 
     def insert(self, session: Session, *, obj_in: CreateT, **extra: Any) -> Row[Any]:
@@ -134,7 +140,9 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         and column defaults included): one ``INSERT ... RETURNING`` and no entity, for callers
         that only answer with the row. A constraint violation raises here, as a flush would."""
         values = {**obj_in.model_dump(), **extra}
-        return session.execute(self._insert_returning, values).one()
+        row = session.execute(self._insert_returning, values).one()
+        self._written(session, row)
+        return row
 
     def create_many(
         self, session: Session, *, objs_in: Sequence[CreateT], **extra: Any
@@ -143,6 +151,7 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         db_objs = [self.model(**obj_in.model_dump(), **extra) for obj_in in objs_in]
         session.add_all(db_objs)
         session.flush()
+        self._written(session, *db_objs)
         return db_objs
 
     def update(
@@ -152,11 +161,17 @@ class CRUDBase(Generic[ModelT, CreateT, UpdateT]):
         for field, value in changes.items():
             setattr(db_obj, field, value)
         session.flush()
+        self._written(session, db_obj)
         return db_obj
 
     def delete(self, session: Session, *, db_obj: ModelT) -> None:
         session.delete(db_obj)
         session.flush()
+        self._written(session, db_obj)
+
+    def _written(self, session: Session, *rows: Any) -> None:
+        if self.read_scopes is not None:
+            mark_changed(session, {scope for row in rows for scope in self.read_scopes(row)})
 
     def _conditions(
         self, filter_names: tuple[str, ...], search: str | None

@@ -2,6 +2,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.crud.base import CRUDBase
+from app.crud.read_scopes import written_item
 from app.crud.user import TOKEN_STATE_COLUMNS, TokenState
 from app.models.item import Item
 from app.models.user import User
@@ -38,4 +39,5 @@ item_crud = ItemCRUD(
         "updated_at": Item.updated_at,
     },
     search_columns=(Item.title, Item.description),
+    read_scopes=written_item,
 )

@@ -5,6 +5,7 @@ from sqlalchemy.orm import Session
 
 from app.core.roles import Role
 from app.crud.base import CRUDBase
+from app.crud.read_scopes import written_user
 from app.models.user import User
 from app.schemas.user import UserCreate, UserUpdateAdmin
 
@@ -52,4 +53,5 @@ user_crud = UserCRUD(
         "updated_at": User.updated_at,
     },
     search_columns=(User.email, User.username, User.full_name),
+    read_scopes=written_user,
 )

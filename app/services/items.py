@@ -1,6 +1,5 @@
 """Items and who may see or change them: owners their own, admins all."""
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Row
@@ -11,11 +10,13 @@ from app.core.etags import Precondition
 from app.core.roles import Role
 from app.core.security import TokenClaims
 from app.crud import item_crud
+from app.crud.read_scopes import items_of
 from app.models.item import Item
-from app.schemas.item import ItemCreate, ItemUpdate
+from app.schemas.item import ItemCreate, ItemRead, ItemUpdate
 from app.schemas.page import ItemListQuery
 from app.services import auth as auth_service
 from app.services.auth import Actor, Caller
+from app.services.cached_pages import PageRows, cached_page
 from app.services.common import guarded_write
 
 
@@ -41,22 +42,25 @@ def ensure_visible(item: Item | None, *, user: Actor, item_id: int) -> Item:
     return item
 
 
-def list_items(
-    session: Session, *, user: Actor, query: ItemListQuery
-) -> tuple[Sequence[Row[Any]], int]:
+def list_items(session: Session, *, user: Actor, query: ItemListQuery) -> PageRows:
     if user.role == Role.ADMIN:
         owner_id = query.owner_id
     elif query.owner_id is not None:
         raise PermissionDeniedError("Only admins may filter by owner_id")
     else:
         owner_id = user.id
-    return item_crud.get_multi(
-        session,
-        filters={"owner_id": owner_id},
-        search=query.q,
-        sort=query.sort_keys,
-        offset=query.offset,
-        limit=query.page_size,
+    return cached_page(
+        items_of(owner_id),
+        query,
+        read_as=ItemRead,
+        load=lambda: item_crud.get_multi(
+            session,
+            filters={"owner_id": owner_id},
+            search=query.q,
+            sort=query.sort_keys,
+            offset=query.offset,
+            limit=query.page_size,
+        ),
     )
 
 

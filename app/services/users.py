@@ -2,10 +2,7 @@
 
 import logging
 import re
-from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,10 +16,12 @@ from app.core.etags import Precondition
 from app.core.roles import Role
 from app.core.security import hash_password, new_token_key, verify_password
 from app.crud import user_crud
+from app.crud.read_scopes import ALL_USERS
 from app.models.user import User
 from app.schemas.page import UserListQuery
-from app.schemas.user import PasswordChange, UserCreate, UserUpdateAdmin, UserUpdateMe
+from app.schemas.user import PasswordChange, UserCreate, UserRead, UserUpdateAdmin, UserUpdateMe
 from app.services.auth import Actor
+from app.services.cached_pages import PageRows, cached_page
 from app.services.common import conflict_on_duplicate, guarded_write
 from app.services.login_budget import LoginBudgets
 
@@ -56,14 +55,20 @@ def get_user(session: Session, *, viewer: Actor, user_id: int) -> User:
     return user
 
 
-def list_users(session: Session, *, query: UserListQuery) -> tuple[Sequence[Row[Any]], int]:
-    return user_crud.get_multi(
-        session,
-        filters={"is_active": query.is_active, "role": query.role},
-        search=query.q,
-        sort=query.sort_keys,
-        offset=query.offset,
-        limit=query.page_size,
+def list_users(session: Session, *, query: UserListQuery) -> PageRows:
+    """Every account (the caller is an admin: the route declares it)."""
+    return cached_page(
+        ALL_USERS,
+        query,
+        read_as=UserRead,
+        load=lambda: user_crud.get_multi(
+            session,
+            filters={"is_active": query.is_active, "role": query.role},
+            search=query.q,
+            sort=query.sort_keys,
+            offset=query.offset,
+            limit=query.page_size,
+        ),
     )
 
 
