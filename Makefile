@@ -12,7 +12,7 @@ endif
 
 VENV := .venv/bin
 
-.PHONY: install clients browser run dev migrate test lint fmt clean
+.PHONY: install clients browser run dev migrate test lint k8s-lint fmt clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)" \
@@ -54,13 +54,20 @@ test: install clients browser
 	$(VENV)/pytest
 	TEST_CACHE_URL=$(TEST_CACHE_URL) $(VENV)/pytest tests/api
 
-lint: install
+lint: install k8s-lint
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
 	$(VENV)/mypy
 	$(VENV)/lint-imports
 	$(VENV)/hadolint Dockerfile
 	$(VENV)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+
+# The Kubernetes manifests (deploy/k8s), checked offline by tools locked apart from the service
+# (deploy/k8s/tools: kubectl for kustomize, kubernetes-validate, checkov), whose dependency trees
+# would pin the service's.
+k8s-lint: install
+	cd deploy/k8s/tools && UV_PROJECT_ENVIRONMENT=.venv $(UV) sync --locked
+	deploy/k8s/tools/check.sh
 
 .PHONY: bench
 # Load benchmark (bench/README.md): the app vs the same work in raw SQL in FastAPI routes
