@@ -21,7 +21,14 @@ OVERLAYS = ["dev", "prod"]
 # In the README's table, but read by the test suite, not by the service.
 TEST_ONLY_VARIABLES = frozenset({"TEST_DATABASE_URL"})
 CREDENTIALS = frozenset(
-    {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "FIRST_SUPERUSER_PASSWORD", "METRICS_TOKEN"}
+    {
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CACHE_URL",
+        "FIRST_SUPERUSER_PASSWORD",
+        "METRICS_TOKEN",
+    }
 )
 NGINX_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
