@@ -119,7 +119,7 @@ def _bound_every_transaction(engine: Engine) -> None:
     @event.listens_for(engine, "before_cursor_execute", retval=True)
     def set_local_timeout(
         connection: Any,
-        _cursor: Any,
+        cursor: Any,
         statement: str,
         parameters: Any,
         context: Any,
@@ -133,7 +133,14 @@ def _bound_every_transaction(engine: Engine) -> None:
             return statement, parameters
         options = context.execution_options if context is not None else {}
         timeout_ms = int(options.get(STATEMENT_TIMEOUT_OPTION, POSTGRES_STATEMENT_TIMEOUT_MS))
-        return f"SET LOCAL statement_timeout = {timeout_ms}; {statement}", parameters
+        set_local = f"SET LOCAL statement_timeout = {timeout_ms}"
+        if cursor.name is not None:
+            # A server-side cursor: psycopg2 wraps its statement in DECLARE, which takes one
+            # statement, so the timeout goes first, in a round trip of its own.
+            with dbapi_connection.cursor() as setter:
+                setter.execute(set_local)
+            return statement, parameters
+        return f"{set_local}; {statement}", parameters
 
 
 def _ping_idle_connections(engine: Engine) -> None:

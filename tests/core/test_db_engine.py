@@ -194,6 +194,16 @@ def test_a_transaction_is_bounded_from_its_first_statement_to_its_end(
         assert later == "15s"
 
 
+def test_a_streamed_read_is_bounded_too(postgres_engine: Engine) -> None:
+    with Session(postgres_engine) as session:
+        result = session.execute(
+            text("SELECT current_setting('statement_timeout')"),
+            execution_options={"stream_results": True},
+        )
+
+        assert result.scalar() == "15s"
+
+
 def test_a_statement_past_its_own_timeout_is_cancelled(postgres_engine: Engine) -> None:
     with read_sessions(postgres_engine)() as session, pytest.raises(OperationalError) as caught:
         session.execute(
