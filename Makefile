@@ -12,7 +12,7 @@ endif
 
 VENV := .venv/bin
 
-.PHONY: install clients browser run dev migrate test lint k8s-lint fmt clean
+.PHONY: install clients browser pgbouncer run dev migrate test lint k8s-lint fmt clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)" \
@@ -36,6 +36,12 @@ browser:
 		|| [ "$$(id -u)" != 0 ] || apt-get install -y chromium chromium-driver \
 		|| { apt-get update && apt-get install -y chromium chromium-driver; }
 
+# PgBouncer for tests/integration/test_multi_host.py (which runs its own process with a generated
+# ini, never the packaged service), from Debian's packages when missing and we are root.
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] \
+		|| apt-get install -y pgbouncer || { apt-get update && apt-get install -y pgbouncer; }
+
 migrate: install
 	$(VENV)/alembic upgrade head
 
@@ -50,7 +56,7 @@ dev: migrate
 
 # The API tests run twice: as configured by default, then with the read cache on (CACHE_URL).
 TEST_CACHE_URL ?= redis://127.0.0.1:6379/12
-test: install clients browser
+test: install clients browser pgbouncer
 	$(VENV)/pytest
 	TEST_CACHE_URL=$(TEST_CACHE_URL) $(VENV)/pytest tests/api
 

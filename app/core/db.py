@@ -26,6 +26,9 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 CONNECT_TIMEOUT_S = 2
 # Bounds every statement, so a stuck query or lock frees its worker thread instead of hanging it.
 POSTGRES_STATEMENT_TIMEOUT_MS = 15000
+# An execution option: another statement timeout (milliseconds) for the transaction a statement
+# starts, such as the readiness probe's shorter one.
+STATEMENT_TIMEOUT_OPTION = "statement_timeout_ms"
 IDLE_PING_AFTER_S = 10.0
 SEPARATE_POOL_SIZE = 2
 # An execution option: sessions on ``engine.execution_options(session_autocommit=True)`` run every
@@ -37,6 +40,8 @@ AUTOCOMMIT_OPTION = "session_autocommit"
 # transaction does), so the one write lock is held for as short a time as possible.
 LOCK_AT_FIRST_WRITE_OPTION = "sqlite_lock_at_first_write"
 _TAKE_NO_LOCK = ("SELECT", "PRAGMA", "BEGIN")
+_TRANSACTION_STATUS_IDLE = 0  # psycopg2.extensions.TRANSACTION_STATUS_IDLE
+_BOUNDED_PING = f"SET LOCAL statement_timeout = {POSTGRES_STATEMENT_TIMEOUT_MS}; SELECT 1"
 
 
 def _unicode_lower(value: object) -> object:
@@ -97,6 +102,47 @@ def _configure_postgres(engine: Engine) -> None:
             dbapi_connection.autocommit = False
 
 
+def _bound_every_transaction(engine: Engine) -> None:
+    """Send the statement timeout with the first statement of each server-side transaction.
+
+    Not as a startup option (``-c statement_timeout``) nor a session-level SET: behind a
+    transaction-pooling PgBouncer a client's consecutive transactions run on whichever server
+    connection is free, so session state set by one client reaches others or is lost, and
+    PgBouncer refuses the ``options`` startup parameter outright. ``SET LOCAL`` lasts exactly
+    one transaction; prefixed to the statement that starts it, it costs no round trip (a
+    simple query of several statements runs as one transaction, in autocommit too).
+
+    A connection in autocommit for a reason of its own (``isolation_level="AUTOCOMMIT"``, used
+    for statements that cannot run inside a transaction, such as CREATE DATABASE) is left as is.
+    """
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def set_local_timeout(
+        connection: Any,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        _executemany: bool,
+    ) -> tuple[str, Any]:
+        pooled = connection.connection
+        dbapi_connection = pooled.dbapi_connection
+        if dbapi_connection.info.transaction_status != _TRANSACTION_STATUS_IDLE or (
+            dbapi_connection.autocommit and not pooled.info.get(AUTOCOMMIT_OPTION)
+        ):
+            return statement, parameters
+        options = context.execution_options if context is not None else {}
+        timeout_ms = int(options.get(STATEMENT_TIMEOUT_OPTION, POSTGRES_STATEMENT_TIMEOUT_MS))
+        set_local = f"SET LOCAL statement_timeout = {timeout_ms}"
+        if cursor.name is not None:
+            # A server-side cursor: psycopg2 wraps its statement in DECLARE, which takes one
+            # statement, so the timeout goes first, in a round trip of its own.
+            with dbapi_connection.cursor() as setter:
+                setter.execute(set_local)
+            return statement, parameters
+        return f"{set_local}; {statement}", parameters
+
+
 def _ping_idle_connections(engine: Engine) -> None:
     """Check a connection that sat in the pool for a while before handing it out.
 
@@ -117,7 +163,7 @@ def _ping_idle_connections(engine: Engine) -> None:
             return
         try:
             cursor = dbapi_connection.cursor()
-            cursor.execute("SELECT 1")
+            cursor.execute(_BOUNDED_PING if engine.dialect.name == "postgresql" else "SELECT 1")
             cursor.close()
             dbapi_connection.rollback()  # no transaction left open for the session to find
         except Exception as exc:
@@ -151,13 +197,11 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     connect_args: dict[str, Any] = {}
     if sa_url.get_backend_name() == "postgresql":
-        connect_args = {
-            "connect_timeout": CONNECT_TIMEOUT_S,
-            "options": f"-c statement_timeout={POSTGRES_STATEMENT_TIMEOUT_MS}",
-        }
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_S}
     engine = create_engine(sa_url, connect_args=connect_args, **kwargs)
     if sa_url.get_backend_name() == "postgresql":
         _configure_postgres(engine)
+        _bound_every_transaction(engine)
     _ping_idle_connections(engine)
     return engine
 

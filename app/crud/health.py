@@ -1,17 +1,15 @@
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.core.db import STATEMENT_TIMEOUT_OPTION
+
 READINESS_TIMEOUT_MS = 2000
 
 
 def ping(session: Session) -> None:
     """A round trip to the database, bounded so a hung server cannot hang the probe."""
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(text("SELECT 1"))
-        return
-    # SET/RESET rather than SET LOCAL: the probe is a GET, whose session runs in autocommit.
-    session.execute(text(f"SET statement_timeout = {READINESS_TIMEOUT_MS}"))
-    try:
-        session.execute(text("SELECT 1"))
-    finally:
-        session.execute(text("RESET statement_timeout"))
+    # The timeout lasts only the statement's own transaction (app.core.db), so nothing is left
+    # set on a server connection that a transaction pooler hands to another client.
+    session.execute(
+        text("SELECT 1"), execution_options={STATEMENT_TIMEOUT_OPTION: READINESS_TIMEOUT_MS}
+    )

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core import db
@@ -136,3 +137,90 @@ def test_take_write_lock_holds_it_before_any_write(sqlite_engine: Engine) -> Non
 
         assert not other_writer_gets_in(sqlite_engine)
         session.rollback()
+
+
+# --- PostgreSQL: the statement timeout travels with each transaction ------------------------
+
+
+@pytest.fixture
+def postgres_engine(single_connection_engine: Engine) -> Engine:
+    if single_connection_engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's statement_timeout")
+    return single_connection_engine
+
+
+def server_default_timeout(engine: Engine) -> str:
+    """statement_timeout as the pooled connection's session sees it, read through the driver
+    (which the engine's events never rewrite)."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SHOW statement_timeout")
+        (value,) = cursor.fetchone()
+        connection.rollback()
+        return str(value)
+    finally:
+        connection.close()
+
+
+def test_connections_send_no_startup_options(postgres_engine: Engine) -> None:
+    # PgBouncer refuses a client that sends the "options" startup parameter.
+    connection = postgres_engine.raw_connection()
+    try:
+        dbapi_connection: Any = connection.dbapi_connection
+        parameters = dbapi_connection.get_dsn_parameters()
+    finally:
+        connection.close()
+
+    assert not parameters.get("options")
+
+
+def test_every_statement_of_a_read_session_is_bounded(postgres_engine: Engine) -> None:
+    with read_sessions(postgres_engine)() as session:
+        first = session.scalar(text("SHOW statement_timeout"))
+        second = session.scalar(text("SHOW statement_timeout"))
+
+    assert first == second == "15s"
+
+
+def test_a_transaction_is_bounded_from_its_first_statement_to_its_end(
+    postgres_engine: Engine,
+) -> None:
+    with Session(postgres_engine) as session:
+        session.execute(text("SELECT 1"))
+        later = session.scalar(text("SHOW statement_timeout"))
+
+        assert in_transaction(session)
+        assert later == "15s"
+
+
+def test_a_streamed_read_is_bounded_too(postgres_engine: Engine) -> None:
+    with Session(postgres_engine) as session:
+        result = session.execute(
+            text("SELECT current_setting('statement_timeout')"),
+            execution_options={"stream_results": True},
+        )
+
+        assert result.scalar() == "15s"
+
+
+def test_a_statement_past_its_own_timeout_is_cancelled(postgres_engine: Engine) -> None:
+    with read_sessions(postgres_engine)() as session, pytest.raises(OperationalError) as caught:
+        session.execute(
+            text("SELECT pg_sleep(2)"), execution_options={db.STATEMENT_TIMEOUT_OPTION: 50}
+        )
+
+    assert "statement timeout" in str(caught.value)
+
+
+def test_no_timeout_is_left_on_the_server_connection(postgres_engine: Engine) -> None:
+    # Behind a transaction pooler the next transaction on this server connection may be
+    # another client's: it must find the server's own setting, not ours.
+    before = server_default_timeout(postgres_engine)
+    with read_sessions(postgres_engine)() as session:
+        session.execute(text("SELECT 1"), execution_options={db.STATEMENT_TIMEOUT_OPTION: 2000})
+    with Session(postgres_engine) as session:
+        session.execute(text("SELECT 1"))
+        session.commit()
+
+    assert server_default_timeout(postgres_engine) == before != "2s"

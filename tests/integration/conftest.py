@@ -46,9 +46,9 @@ STARTUP_COMPLETE = "Application startup complete."
 _SERVER_VARIABLES = service_variables() | {"XDG_RUNTIME_DIR"}
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port
 
@@ -88,13 +88,14 @@ class Server:
     port: int
     log_path: Path
     env: dict[str, str] = field(repr=False)
+    host: str = "127.0.0.1"
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     # --- requests -----------------------------------------------------------------------------
 
@@ -186,6 +187,10 @@ class Server:
         workers: set[int] = wait_until(ready, timeout=timeout, message="workers to boot")
         return workers
 
+    def wait_until_serving(self) -> None:
+        self.wait_for_workers()
+        wait_until(lambda: _answers(self), timeout=BOOT_TIMEOUT_S, message="GET /health to answer")
+
     def spread(
         self, send: Callable[[], httpx.Response], *, timeout: float = SPREAD_TIMEOUT_S
     ) -> list[tuple[int, httpx.Response]]:
@@ -257,19 +262,29 @@ def run_server(
     database_url: str,
     *,
     migrate_url: str | None = None,
+    migrated: bool = False,
     wait: bool = True,
+    netns: str | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
     **env_overrides: str,
 ) -> Iterator[Server]:
-    """Migrate ``migrate_url`` (default: ``database_url``), start gunicorn serving
-    ``database_url`` and, with ``wait``, wait until both workers answer."""
+    """Migrate ``migrate_url`` (default: ``database_url``) unless the caller has ``migrated``
+    it already, start gunicorn serving
+    ``database_url`` on ``host``:``port`` (default: a free port) and, with ``wait``, wait until
+    both workers answer. With ``netns`` the server runs in that network namespace (``ip netns
+    exec``), where ``host`` is one of the namespace's addresses."""
     directory.mkdir(parents=True, exist_ok=True)
-    migrate(migrate_url or database_url, directory)
-    port = free_port()
-    env = server_env(directory, database_url, BIND=f"127.0.0.1:{port}", **env_overrides)
+    if not migrated:
+        migrate(migrate_url or database_url, directory)
+    port = port or free_port()
+    env = server_env(directory, database_url, BIND=f"{host}:{port}", **env_overrides)
     log_path = directory / "server.log"
+    in_namespace = ["ip", "netns", "exec", netns] if netns else []
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "app.main:app"],
+            # ip netns exec execs gunicorn in place: the pid and process group are gunicorn's.
+            [*in_namespace, str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "app.main:app"],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -277,13 +292,10 @@ def run_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(process=process, port=port, log_path=log_path, env=env)
+    server = Server(process=process, port=port, log_path=log_path, env=env, host=host)
     try:
         if wait:
-            server.wait_for_workers()
-            wait_until(
-                lambda: _answers(server), timeout=BOOT_TIMEOUT_S, message="GET /health to answer"
-            )
+            server.wait_until_serving()
         yield server
     finally:
         server.stop()
