@@ -24,6 +24,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.config import service_variables
 from tests.conftest import require_postgres, scratch_postgres, unavailable
@@ -511,3 +512,14 @@ def account(shared_server: Server) -> Account:
     assert response.status_code == 200, response.text
     token = response.json()["access_token"]
     return Account(id=user["id"], email=user["email"], headers={"Authorization": f"Bearer {token}"})
+
+
+def metric(server: Server, name: str, **labels: str) -> float:
+    """The value of one sample of GET /metrics (0 when absent)."""
+    response = server.get("/metrics")
+    assert response.status_code == 200
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from tests.conftest import scratch_postgres
@@ -28,6 +27,7 @@ from tests.integration.conftest import (
     TcpProxy,
     free_port,
     log_in,
+    metric,
     require_redis,
     run_server,
     sign_up,
@@ -41,17 +41,6 @@ CONNECTION_ERRORS = (
     httpx.WriteError,
     httpx.RemoteProtocolError,
 )
-
-
-def metric(server: Server, name: str, **labels: str) -> float:
-    """The value of one sample of GET /metrics (0 when absent)."""
-    response = server.get("/metrics")
-    assert response.status_code == 200
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return float(sample.value)
-    return 0.0
 
 
 def proxied(database_url: str, port: int) -> str:

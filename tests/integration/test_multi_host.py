@@ -51,6 +51,7 @@ from tests.integration.conftest import (
     Server,
     free_port,
     log_in,
+    metric,
     migrate,
     run_server,
     sign_up,
@@ -254,6 +255,7 @@ class Cluster:
     direct_url: str  # PostgreSQL itself: migrations and the test's own checks
     pooled_url: str  # through PgBouncer: what the hosts use
     redis_url: str
+    cache_url: str  # the same Redis server, another database
     bouncer: str  # PgBouncer's admin console (libpq), for SHOW POOLS
     directory: Path
     # The namespaces are the test's own, so any port is free there; each pair of hosts gets
@@ -315,6 +317,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             direct_url=direct_url,
             pooled_url=pooled.render_as_string(hide_password=False),
             redis_url=redis_url,
+            cache_url=redis_url.rpartition("/")[0] + "/12",
             bouncer=_libpq(pooled.set(database="pgbouncer").render_as_string(hide_password=False)),
             directory=directory,
         )
@@ -322,8 +325,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="module")
 def hosts(cluster: Cluster) -> Iterator[tuple[Server, Server]]:
-    """Hosts A and B with the login budgets in the shared Redis."""
-    with cluster.hosts(REDIS_URL=cluster.redis_url) as pair:
+    """Hosts A and B with the login budgets and the read cache in the shared Redis."""
+    with cluster.hosts(REDIS_URL=cluster.redis_url, CACHE_URL=cluster.cache_url) as pair:
         yield pair
 
 
@@ -513,10 +516,20 @@ def test_simultaneous_wrong_logins_on_both_hosts_get_exactly_the_budget_checked(
 def test_a_write_on_one_host_is_read_on_the_other_at_once(
     hosts: tuple[Server, Server], account: Account
 ) -> None:
+    def newest(host: Server) -> dict[str, Any]:
+        """The first item of the caller's newest-first list: always the same query, which the
+        read cache keeps until a write on either host renews it."""
+        page = host.get("/api/v1/items?sort=-id&page_size=1", headers=account.headers)
+        assert page.status_code == 200, page.text
+        item: dict[str, Any] = page.json()["items"][0] if page.json()["items"] else {}
+        return item
+
     for writer, reader in [hosts, hosts[::-1]] * 5:
+        newest(reader), newest(writer)  # cached on both before the write
         created = writer.post(
             "/api/v1/items", json={"title": f"rw-{uuid.uuid4().hex}"}, headers=account.headers
         )
+        listed_after_create = newest(reader)
         read = reader.get(f"/api/v1/items/{created.json()['id']}", headers=account.headers)
         updated = reader.request(
             "PATCH",
@@ -529,9 +542,13 @@ def test_a_write_on_one_host_is_read_on_the_other_at_once(
         assert created.status_code == 201, created.text
         assert (read.status_code, read.json()) == (200, created.json())
         assert read.headers["ETag"] == created.headers["ETag"]
+        assert listed_after_create == created.json()
         assert updated.status_code == 200, updated.text
         assert (read_back.status_code, read_back.json()) == (200, updated.json())
         assert read_back.headers["ETag"] == updated.headers["ETag"] != created.headers["ETag"]
+        assert newest(reader) == newest(writer) == updated.json()
+    # The lists were served from the cache, not around it.
+    assert sum(metric(host, "read_cache_lookups_total", result="hit") for host in hosts) >= 10
 
 
 def test_both_hosts_under_load_use_no_more_postgresql_connections_than_the_pool(
