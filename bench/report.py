@@ -158,6 +158,7 @@ class Report:
                 "LOG_FORMAT": "json (to a file)",
                 "RATE_LIMIT_LOGIN": RATE_LIMIT_LOGIN,
                 "REDIS_URL": "unset",
+                "CACHE_URL": self.settings.cache_url or "unset",
                 "GUNICORN_MAX_REQUESTS": str(self.settings.max_requests),
             },
             "backends": [_backend_json(backend) for backend in self.backends],
@@ -291,6 +292,7 @@ def markdown(report: Report) -> str:
         f"(login: {settings.login_connections}), loopback.",
         "- App settings: ENVIRONMENT=test, BCRYPT_ROUNDS=12 (production cost), LOG_LEVEL=info, "
         "LOG_FORMAT=json (to a file), REDIS_URL unset, "
+        f"CACHE_URL {settings.cache_url or 'unset'}, "
         f"RATE_LIMIT_LOGIN={RATE_LIMIT_LOGIN} (the login scenario is never rate limited).",
         "- req/s: all requests over all rounds; p50/p99: wrk's latency, median over rounds; "
         "CPU: user + system time of the server's workers from wrk's start until the server is "

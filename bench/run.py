@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from bench.databases import (
     BenchDatabase,
     DatabaseError,
@@ -147,10 +149,18 @@ def bench_backend(backend: str, settings: BenchSettings) -> BackendResult:
     with ExitStack() as stack:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="apibench-")))
         database = stack.enter_context(scratch_database(backend, directory, settings.postgres_url))
-        env = server_env(database.url, workers=settings.workers, max_requests=settings.max_requests)
+        env = server_env(
+            database.url,
+            workers=settings.workers,
+            max_requests=settings.max_requests,
+            cache_url=settings.cache_url,
+        )
         log(f"[{backend}] migrating and seeding {settings.items} items ({database.url})")
         migrate_and_seed(database, env=env, items=settings.items, prefix=SEED_PREFIX)
         ids = database.item_ids(BENCH_EMAIL)
+        if settings.cache_url:
+            # Entries of an earlier bench database (same ids, other rows) must not be served.
+            redis.Redis.from_url(settings.cache_url).flushdb()
         ids_file = directory / "item_ids.txt"
         ids_file.write_text("".join(f"{item_id}\n" for item_id in ids))
         servers: dict[str, Server] = {}

@@ -58,7 +58,9 @@ YARDSTICK = ServerSpec("yardstick", "bench.yardstick_app:app", "raw SQL in FastA
 BARE = ServerSpec("bare", "bench.bare_app:app", "bare FastAPI, one sync route")
 
 
-def server_env(database_url: str, *, workers: int, max_requests: int) -> dict[str, str]:
+def server_env(
+    database_url: str, *, workers: int, max_requests: int, cache_url: str = ""
+) -> dict[str, str]:
     """The environment of every server and of the project commands (migrate, seed)."""
     env = {name: value for name, value in os.environ.items() if name not in _SERVER_VARIABLES}
     env.update(
@@ -71,6 +73,7 @@ def server_env(database_url: str, *, workers: int, max_requests: int) -> dict[st
             "BCRYPT_ROUNDS": BCRYPT_ROUNDS,
             "RATE_LIMIT_LOGIN": RATE_LIMIT_LOGIN,
             "REDIS_URL": "",  # unset for the app (in-process limits), also against a .env
+            "CACHE_URL": cache_url,
             "LOG_LEVEL": "info",
             "LOG_FORMAT": "json",
             "WEB_CONCURRENCY": str(workers),

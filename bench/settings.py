@@ -28,6 +28,8 @@ class BenchSettings:
     # Gunicorn's worker recycling (GUNICORN_MAX_REQUESTS); 0 turns it off (bench/README.md).
     max_requests: int = 0
     items: int = 1000
+    # The app's read cache (CACHE_URL); the yardstick has none.
+    cache_url: str = ""
     backends: tuple[str, ...] = BACKENDS
     scenarios: tuple[str, ...] = ()  # empty: all of them
     postgres_url: str = DEFAULT_POSTGRES_URL
@@ -51,6 +53,7 @@ class BenchSettings:
             workers=_int(environ, "BENCH_WORKERS", default.workers),
             max_requests=_int(environ, "BENCH_MAX_REQUESTS", default.max_requests, minimum=0),
             items=_int(environ, "BENCH_ITEMS", default.items),
+            cache_url=environ.get("BENCH_CACHE_URL", ""),
             backends=backends,
             scenarios=scenarios,
             postgres_url=environ.get("BENCH_POSTGRES_URL") or DEFAULT_POSTGRES_URL,
