@@ -183,6 +183,27 @@ def test_a_request_without_traceparent_starts_a_trace_of_its_own(
     assert span.parent_span_id == ""
 
 
+def test_a_trace_the_caller_did_not_sample_is_logged_but_not_exported(
+    traced: Traced, caplog: pytest.LogCaptureFixture
+) -> None:
+    unsampled_id, parent_id = new_trace()
+    sampled_id, sampled_parent = new_trace()
+    caplog.set_level(logging.INFO, logger="app.access")
+
+    traced.client.get(
+        "/health", headers={"traceparent": traceparent(unsampled_id, parent_id, sampled=False)}
+    )
+    traced.client.get("/health", headers={"traceparent": traceparent(sampled_id, sampled_parent)})
+
+    # Spans are exported in order: once the later request's span is in, the earlier's would be.
+    traced.receiver.wait_for(
+        lambda: traced.receiver.of_trace(sampled_id), message="the sampled request's span"
+    )
+    assert traced.receiver.of_trace(unsampled_id) == []
+    lines = [r for r in caplog.records if r.name == "app.access"]
+    assert [line.trace_id for line in lines] == [unsampled_id, sampled_id]  # type: ignore[attr-defined]
+
+
 _OFF_PROBE = """
 import json, sys
 from fastapi.testclient import TestClient
