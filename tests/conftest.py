@@ -34,6 +34,8 @@ for _name in (
     "RATE_LIMIT_LOGIN",
 ):
     os.environ.pop(_name, None)
+for _name in [name for name in os.environ if name.startswith("OTEL_")]:
+    os.environ.pop(_name)  # tracing is on only in the tests that turn it on
 
 import pytest  # noqa: E402
 from alembic import command  # noqa: E402
