@@ -14,6 +14,7 @@ from app.core.head_requests import HeadAsGetMiddleware
 from app.core.logging import configure_logging
 from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.core.problems import install_problem_handlers
+from app.core.tracing import tracing_configured
 from app.services.idempotency import KEY_HEADER
 
 DESCRIPTION = """
@@ -45,8 +46,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
         redirect_slashes=False,
-        # Our own Prometheus metrics and logs; FastAPI's OpenTelemetry hooks stay off.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Metrics and logs are our own (Prometheus, the access line). The request span is
+        # FastAPI's: outermost, named by the route template once routing has found it. Off,
+        # not merely idle, unless tracing is configured (app.core.tracing starts it).
+        telemetry={
+            "tracing": tracing_configured(),
+            "operation_spans": False,
+            "metrics": False,
+            "logs": False,
+            "auto_configure": False,
+        },
         docs_url=None,  # served by install_docs, without a CDN
         redoc_url=None,  # the contract: a trailing slash is a different (unknown) path
     )

@@ -6,7 +6,8 @@ Thread-pool calls (AnyIO's and the app's database threads) run inline on the pro
 so their work is attributed to functions; what a thread hop itself costs is measured by the
 load bench, not here.
 
-Scenarios: item_get, item_list, item_create, health.
+Scenarios: item_get, item_list, item_create, health. Traces are on when the environment
+turns them on (``OTEL_EXPORTER_OTLP_ENDPOINT``, app.core.tracing).
 
 ``--instructions`` profiles nothing itself: it switches callgrind's instrumentation on around
 the measured requests, for ``python -m bench.instructions`` (which runs this under valgrind).
@@ -141,9 +142,13 @@ async def _measure(
     for n in range(50):  # warm caches (statement cache, pydantic, imports)
         assert await call(app, method, path_of(n), body, token) < 300
     if instructions:
+        # With tracing on, the spans of exactly the measured requests are exported in the
+        # measured window: none of the warm-up's, none left queued.
+        _flush_spans()
         _callgrind("on")
         for n in range(requests):
             await call(app, method, path_of(n), body, token)
+        _flush_spans()
         _callgrind("off")
         return
     profiler = cProfile.Profile()
@@ -159,6 +164,14 @@ async def _measure(
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
     sys.stdout.write(out.getvalue())
+
+
+def _flush_spans() -> None:
+    from opentelemetry import trace
+
+    flush = getattr(trace.get_tracer_provider(), "force_flush", None)  # the SDK's provider
+    if flush is not None:
+        flush()
 
 
 def _callgrind(switch: str) -> None:

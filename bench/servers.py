@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.config import service_variables
+from app.core.config import is_service_variable, service_variables
 from bench.procs import children, children_cpu_s, resident_kib, spawn, stop_group
 from bench.settings import ROOT, VENV_BIN
 
@@ -62,7 +62,11 @@ def server_env(
     database_url: str, *, workers: int, max_requests: int, cache_url: str = ""
 ) -> dict[str, str]:
     """The environment of every server and of the project commands (migrate, seed)."""
-    env = {name: value for name, value in os.environ.items() if name not in _SERVER_VARIABLES}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in _SERVER_VARIABLES and not is_service_variable(name)
+    }
     env.update(
         {
             # "production" refuses nothing here, but logs a warning for SQLite and refuses

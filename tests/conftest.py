@@ -35,6 +35,8 @@ for _name in (
     "RATE_LIMIT_LOGIN",
 ):
     os.environ.pop(_name, None)
+for _name in [name for name in os.environ if name.startswith("OTEL_")]:
+    os.environ.pop(_name)  # tracing is on only in the tests that turn it on
 # TEST_CACHE_URL runs the suite with the read cache on (make test runs tests/api so once more).
 if os.environ.get("TEST_CACHE_URL"):
     os.environ["CACHE_URL"] = os.environ["TEST_CACHE_URL"]

@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 
 from app.core.config import Settings, get_settings
-from app.core.db import SessionLocal, unit_of_work
+from app.core.db import ENGINES, SessionLocal, unit_of_work
 from app.core.threads import in_thread
+from app.core.tracing import start_tracing, tracing_configured
 from app.services import users as user_service
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ def warn_about_deployment(settings: Settings) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     warn_about_deployment(settings)
+    # Here rather than at import: the lifespan runs in each worker, after Gunicorn's fork.
+    tracing = start_tracing(ENGINES) if tracing_configured() else None
     # Per app run (an asyncio primitive belongs to one event loop); see database_admission.
     app.state.database_slots = asyncio.Semaphore(settings.DB_POOL_SIZE)
     stop = threading.Event()
@@ -66,3 +69,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         stop.set()
+        if tracing is not None:
+            await in_thread(tracing.stop)  # exports what is queued: blocks up to a timeout

@@ -179,6 +179,16 @@ def service_variables() -> frozenset[str]:
     return frozenset(Settings.model_fields) | SERVER_VARIABLES
 
 
+# The OpenTelemetry SDK's standard variables, which it reads itself (app.core.tracing).
+SERVICE_VARIABLE_PREFIXES = ("OTEL_",)
+
+
+def is_service_variable(name: str) -> bool:
+    """Whether ``name`` changes how the service runs: one of ``service_variables()`` or a
+    variable of the OpenTelemetry SDK."""
+    return name in service_variables() or name.startswith(SERVICE_VARIABLE_PREFIXES)
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

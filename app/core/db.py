@@ -250,6 +250,8 @@ _separate_engine = create_db_engine(
     get_settings().DATABASE_URL, pool_size=SEPARATE_POOL_SIZE, max_overflow=0
 )
 SeparateSessionLocal = sessionmaker(_separate_engine, expire_on_commit=False)
+# Every engine the service's requests use (app.core.tracing traces their statements).
+ENGINES = (engine, _separate_engine)
 
 
 @contextmanager

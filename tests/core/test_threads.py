@@ -3,6 +3,7 @@ import contextvars
 import threading
 
 import pytest
+from opentelemetry import trace
 
 from app.core.threads import in_thread
 
@@ -52,3 +53,18 @@ def test_a_cancelled_caller_waits_until_the_call_has_finished() -> None:
         return finished
 
     assert asyncio.run(scenario()) == ["done"]
+
+
+def test_the_callers_span_is_current_in_the_thread() -> None:
+    # Tracing depends on it: SQL and Redis spans started in the thread are the request's children.
+    span = trace.NonRecordingSpan(
+        trace.SpanContext(
+            trace_id=0x5B8EFFF798038103D269B633813FC60C, span_id=0xEEE19B7EC3C1B174, is_remote=True
+        )
+    )
+
+    async def call() -> trace.Span:
+        with trace.use_span(span):
+            return await in_thread(trace.get_current_span)
+
+    assert asyncio.run(call()) is span

@@ -26,7 +26,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.core.config import service_variables
+from app.core.config import is_service_variable, service_variables
 from tests.conftest import require_postgres, scratch_postgres, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,8 +42,9 @@ LOG_TIMEOUT_S = 5.0
 SPREAD_TIMEOUT_S = 10.0
 STARTUP_COMPLETE = "Application startup complete."
 
-# Everything the app, gunicorn.conf.py or the parent test suite reads: the server gets exactly
-# what the harness and the test set, never a value leaking from the test process.
+# Everything the app, gunicorn.conf.py (or the OpenTelemetry SDK: OTEL_*) or the parent test
+# suite reads: the server gets exactly what the harness and the test set, never a value leaking
+# from the test process.
 _SERVER_VARIABLES = service_variables() | {"XDG_RUNTIME_DIR"}
 
 
@@ -221,7 +222,11 @@ class Server:
 
 
 def server_env(directory: Path, database_url: str, **overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _SERVER_VARIABLES and not is_service_variable(k)
+    }
     env.update(
         {
             "ENVIRONMENT": "test",
