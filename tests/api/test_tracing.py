@@ -121,6 +121,8 @@ def test_every_sql_statement_is_a_span_below_the_request_span(
             span
             for span in spans
             if request and span.kind == "CLIENT" and descends_from(span, request, spans)
+            # Not Redis's: the read cache (on when the suite runs with TEST_CACHE_URL) has some.
+            if span.attributes.get("db.system") in {"sqlite", "postgresql"}
             if "db.statement" in span.attributes or "db.query.text" in span.attributes
         ]
 
@@ -129,7 +131,6 @@ def test_every_sql_statement_is_a_span_below_the_request_span(
     sql = traced.receiver.wait_for(sql_below_request, message="SQL spans below the request")
     statements = " ".join(str(span.attributes.get("db.statement")) for span in sql)
     assert "INSERT INTO items" in statements
-    assert all(span.attributes["db.system"] in {"sqlite", "postgresql"} for span in sql)
 
 
 def test_unmatched_path_span_is_named_by_method_alone(traced: Traced) -> None:

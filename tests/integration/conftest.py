@@ -276,10 +276,9 @@ def run_server(
     **env_overrides: str,
 ) -> Iterator[Server]:
     """Migrate ``migrate_url`` (default: ``database_url``) unless the caller has ``migrated``
-    it already, start gunicorn serving
-    ``database_url`` on ``host``:``port`` (default: a free port) and, with ``wait``, wait until
-    both workers answer. With ``netns`` the server runs in that network namespace (``ip netns
-    exec``), where ``host`` is one of the namespace's addresses."""
+    it already, start gunicorn serving ``database_url`` on ``host``:``port`` (default: a free
+    port) and, with ``wait``, wait until both workers answer. With ``netns`` the server runs in
+    that network namespace (``ip netns exec``), where ``host`` is one of its addresses."""
     directory.mkdir(parents=True, exist_ok=True)
     if not migrated:
         migrate(migrate_url or database_url, directory)
