@@ -24,7 +24,11 @@ Environment = Literal["development", "test", "production"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+    # An empty variable is an unset one (``METRICS_TOKEN=`` in an env file or a manifest): so a
+    # deployment can list every variable and still leave one at its default.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=True, env_ignore_empty=True
+    )
 
     ENVIRONMENT: Environment = "development"
     DATABASE_URL: str = DEFAULT_DATABASE_URL

@@ -118,6 +118,26 @@ def test_production_refuses_a_missing_secret_key_from_the_environment(
         make_settings()
 
 
+@pytest.mark.parametrize(
+    "name", ["RATE_LIMIT_DEFAULT", "LOG_FORMAT", "METRICS_BIND", "METRICS_TOKEN", "CACHE_URL"]
+)
+def test_an_empty_variable_is_left_at_its_default(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "")
+    assert getattr(make_settings(), name) is None
+
+
+def test_an_empty_secret_key_is_refused_in_production_as_a_missing_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SECRET_KEY", "")
+
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        make_settings()
+
+
 def test_production_refuses_fewer_than_12_bcrypt_rounds() -> None:
     with pytest.raises(ValidationError, match="BCRYPT_ROUNDS"):
         production(BCRYPT_ROUNDS=11)
