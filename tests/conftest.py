@@ -8,11 +8,12 @@ outer transaction that is rolled back, and the app's commits become SAVEPOINT re
 
 import os
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 _TMP = Path(tempfile.mkdtemp(prefix="api-tests-"))
 os.environ.update(
@@ -79,6 +80,22 @@ def unavailable(what: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(f"{what}, and CI requires it")
     pytest.skip(what)
+
+
+def wait_until(
+    condition: Callable[[], Any], *, timeout: float, message: str | Callable[[], str]
+) -> Any:
+    """Poll ``condition`` until it returns something truthy (and return it), or fail after
+    ``timeout`` saying ``message`` (a callable says what it found by then)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            said = message() if callable(message) else message
+            pytest.fail(f"timed out after {timeout} s: {said}")
+        time.sleep(0.05)
 
 
 def require_postgres() -> str:

@@ -7,7 +7,6 @@ service's batch processor exports them from a thread of its own.
 
 import gzip
 import threading
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,13 +14,14 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from tests.conftest import wait_until
 
 SPAN_TIMEOUT_S = 10.0
 
@@ -133,16 +133,14 @@ class OtlpReceiver:
         message: str,
         timeout: float = SPAN_TIMEOUT_S,
     ) -> Any:
-        """Poll until ``condition()`` is truthy (and return it); fail after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = condition()
-            if result:
-                return result
-            if time.monotonic() >= deadline:
-                names = sorted({(span.name, span.trace_id[:8]) for span in self.received()})
-                pytest.fail(f"timed out after {timeout} s: {message}; received {names}")
-            time.sleep(0.05)
+        """Poll until ``condition()`` is truthy (and return it); fail after ``timeout``, naming
+        the spans received by then."""
+
+        def found() -> str:
+            names = sorted({(span.name, span.trace_id[:8]) for span in self.received()})
+            return f"{message}; received {names}"
+
+        return wait_until(condition, timeout=timeout, message=found)
 
 
 @contextmanager

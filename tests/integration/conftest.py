@@ -27,7 +27,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.config import is_service_variable, service_variables
-from tests.conftest import require_postgres, scratch_postgres, unavailable
+from tests.conftest import require_postgres, scratch_postgres, unavailable, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -70,18 +70,6 @@ def _children(parent: int) -> set[int]:
         if int(ppid) == parent and state != "Z":
             children.add(int(entry.name))
     return children
-
-
-def wait_until(condition: Callable[[], Any], *, timeout: float, message: str) -> Any:
-    """Poll ``condition`` until it returns something truthy, or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout} s: {message}")
-        time.sleep(0.05)
 
 
 @dataclass
