@@ -116,6 +116,16 @@ def click(driver: Any, css: str) -> None:
     ).click()
 
 
+def wait_until_gone(driver: Any, css: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, WAIT_S).until(
+        expected_conditions.invisibility_of_element_located((By.CSS_SELECTOR, css))
+    )
+
+
 def only_this_host(urls: list[str], server: Server) -> list[str]:
     origin = server.url("")
     return [url for url in urls if not url.startswith((origin, "data:", "blob:"))]
@@ -135,6 +145,8 @@ def test_swagger_ui_authorizes_with_a_real_login_and_runs_read_me(
     click(browser, ".auth-btn-wrapper .authorize")
     wait_for(browser, ".auth-btn-wrapper .btn-done")
     click(browser, ".auth-btn-wrapper .btn-done")
+    # The dialog's backdrop covers the page until it has gone: a click meanwhile lands on it.
+    wait_until_gone(browser, ".dialog-ux")
     click(browser, "#operations-users-users-read-me .opblock-summary")
     click(browser, "#operations-users-users-read-me .try-out__btn")
     click(browser, "#operations-users-users-read-me .execute")
