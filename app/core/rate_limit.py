@@ -22,10 +22,10 @@ from redis.exceptions import RedisError
 
 from app.core.config import get_settings
 from app.core.outage import OutageBackoff
+from app.core.redis_client import REDIS_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
 
-REDIS_TIMEOUT_S = 0.25
 OUTAGE_BACKOFF_S = 5.0
 T = TypeVar("T")
 

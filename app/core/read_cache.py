@@ -25,7 +25,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-import redis
 from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
@@ -34,10 +33,10 @@ from app.core.config import get_settings
 from app.core.db import AUTOCOMMIT_OPTION
 from app.core.metrics import READ_CACHE_INVALIDATION_FAILURES, READ_CACHE_LOOKUPS
 from app.core.outage import OutageBackoff
+from app.core.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
-REDIS_TIMEOUT_S = 0.25
 OUTAGE_BACKOFF_S = 5.0
 ENTRY_TTL_S = 300
 # A version key outlives its entries, so a scope read now and then keeps its hits; when it
@@ -73,9 +72,7 @@ def _new_token() -> str:
 
 class ReadCache:
     def __init__(self, url: str) -> None:
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-        )
+        self._client = redis_client(url)
         self._lookup = self._client.register_script(_LOOKUP)
         self._backoff = OutageBackoff(
             OUTAGE_BACKOFF_S,

@@ -9,10 +9,10 @@ import math
 import uuid
 from collections.abc import Sequence
 
-import redis
 from redis.exceptions import RedisError
 
-REDIS_TIMEOUT_S = 0.25
+from app.core.redis_client import redis_client
+
 KEY_PREFIX = "login-budget:"
 
 # KEYS: the budgets. ARGV: limit, window (ms), the attempt's member. Returns 0 and adds the
@@ -46,9 +46,7 @@ class AttemptStoreUnavailable(Exception):
 
 class RedisAttempts:
     def __init__(self, url: str) -> None:
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-        )
+        self._client = redis_client(url)
         self._reserve = self._client.register_script(_RESERVE)
 
     def reserve(self, budgets: Sequence[str], *, limit: int, window_s: int) -> list[str] | int:

@@ -15,7 +15,8 @@ from limits import parse
 from limits.storage import RedisStorage
 
 from app.core import rate_limit
-from app.core.rate_limit import REDIS_TIMEOUT_S, RateLimiter
+from app.core.rate_limit import RateLimiter
+from app.core.redis_client import REDIS_TIMEOUT_S
 from tests.conftest import unavailable
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
