@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.config import is_service_variable, service_variables
+from app.core.config import is_service_variable
 from bench.procs import children, children_cpu_s, resident_kib, spawn, stop_group
 from bench.settings import ROOT, VENV_BIN
 
@@ -37,9 +37,10 @@ WORKER_BOOTING = "Booting worker with pid"
 _TEXT_LOG_LINE = re.compile(r"^\[[^\]]*\] \[(\d+)\] \[(\w+)\] (.*)$")
 _ERROR_LEVELS = frozenset({"error", "critical"})
 
-# What the app, gunicorn.conf.py and the yardstick read: servers get exactly the values set
-# here, never one leaking from the shell that runs the benchmark.
-_SERVER_VARIABLES = service_variables() | {"XDG_RUNTIME_DIR", "PYTHONPATH"}
+# Servers get exactly the values set here, never one leaking from the shell that runs the
+# benchmark: none of what the service reads (is_service_variable: its settings, Gunicorn's and
+# the OpenTelemetry SDK's), nor these.
+_ALSO_CLEARED = {"XDG_RUNTIME_DIR", "PYTHONPATH"}
 
 
 class ServerError(RuntimeError):
@@ -65,7 +66,7 @@ def server_env(
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in _SERVER_VARIABLES and not is_service_variable(name)
+        if not is_service_variable(name) and name not in _ALSO_CLEARED
     }
     env.update(
         {

@@ -26,7 +26,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.core.config import is_service_variable, service_variables
+from app.core.config import is_service_variable
 from tests.conftest import require_postgres, scratch_postgres, unavailable, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,10 +42,10 @@ LOG_TIMEOUT_S = 5.0
 SPREAD_TIMEOUT_S = 10.0
 STARTUP_COMPLETE = "Application startup complete."
 
-# Everything the app, gunicorn.conf.py (or the OpenTelemetry SDK: OTEL_*) or the parent test
-# suite reads: the server gets exactly what the harness and the test set, never a value leaking
-# from the test process.
-_SERVER_VARIABLES = service_variables() | {"XDG_RUNTIME_DIR"}
+# The server gets exactly what the harness and the test set, never a value leaking from the test
+# process: none of what the service reads (is_service_variable: its settings, Gunicorn's and the
+# OpenTelemetry SDK's), nor these.
+_ALSO_CLEARED = {"XDG_RUNTIME_DIR"}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -211,9 +211,7 @@ class Server:
 
 def server_env(directory: Path, database_url: str, **overrides: str) -> dict[str, str]:
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in _SERVER_VARIABLES and not is_service_variable(k)
+        k: v for k, v in os.environ.items() if not is_service_variable(k) and k not in _ALSO_CLEARED
     }
     env.update(
         {
